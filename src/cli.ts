@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+// Maps command-line flags to Options and calls the library. The only place that exits.
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { parseListen } from './address.js';
+import { describe, HotproxyError, UsageError } from './errors.js';
+import { createLogger } from './log.js';
+import { Master } from './master/master.js';
+import { handleSignals } from './master/signals.js';
+import { parseCount, parseDuration, resolveOptions, type Options } from './options.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+const duration = (flag: string) => (v: string): number => parseDuration(flag, v);
+const count = (flag: string) => (v: string): number => parseCount(flag, v);
+
+function program(): Command {
+  return new Command('hotproxy')
+    .usage('[options] -- <command> [args...]')
+    .description('Zero-downtime reverse proxy and process supervisor. kill -HUP deploys a new generation.')
+    .version(pkg.version, '-V, --version')
+    .argument('<command...>', 'the backend command, after --')
+    .option('-l, --listen <addr>', 'public address: PORT, HOST:PORT, [V6]:PORT or a socket path (repeatable)', collect, [])
+    .addOption(new Option('--mode <mode>', 'proxy mode').choices(['http', 'tcp']).default('http'))
+    .addOption(new Option('--backend <kind>', 'how backends get their socket').choices(['unix', 'tcp', 'port-env']).default('unix'))
+    .option('-w, --workers <n>', 'backend instances per generation', count('--workers'))
+    .option('--proxy-workers <n>', 'proxy worker processes', count('--proxy-workers'))
+    .option('--deploy-timeout <duration>', 'how long a new generation may take to become healthy (30s)', duration('--deploy-timeout'))
+    .option('--drain-timeout <duration>', 'how long in-flight requests may take, and then the exit after SIGTERM (30s)', duration('--drain-timeout'))
+    .option('--queue-timeout <duration>', 'how long a request waits for a healthy backend before 503 (10s)', duration('--queue-timeout'))
+    .option('--header-timeout <duration>', 'how long a client may take to send request headers (30s)', duration('--header-timeout'))
+    .option('--keepalive-timeout <duration>', 'idle time before the proxy closes a client connection (65s)', duration('--keepalive-timeout'))
+    .option('--health-path <path>', 'http mode: GET this path; healthy = status < 500 (/)')
+    .option('--health-interval <duration>', 'time between health checks during a deploy (100ms)', duration('--health-interval'))
+    .option('--health-rise <n>', 'consecutive passing checks needed (2)', count('--health-rise'))
+    .option('--health-cmd <command>', 'shell command; exit 0 = healthy ($HOTPROXY_BACKEND_ADDRESS is set)')
+    .option('--ready-delay <duration>', 'healthy = still alive after this long (tcp mode default: 1s)', duration('--ready-delay'))
+    .option('--runtime-dir <dir>', 'where the private runtime directory is created ($XDG_RUNTIME_DIR or the temp dir)')
+    .option('--trust-proxy <cidr>', 'keep X-Forwarded-* from these peers (repeatable)', collect, [])
+    .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+    .addOption(new Option('--log-format <format>', 'log format').choices(['json', 'pretty', 'auto']).default('auto'))
+    .passThroughOptions()
+    .showSuggestionAfterError()
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} })
+    .addHelpText('after', `
+Examples:
+  hotproxy --listen 8888 -- node app.js
+  hotproxy --listen 8888 --workers 2 -- python3 app.py
+  hotproxy --listen 5432 --mode tcp -- ./my-tcp-server
+  kill -HUP <pid>     deploy a new generation; no request fails
+  kill -TERM <pid>    drain and stop`);
+}
+
+function parseArgs(argv: string[]): Options {
+  const cmd = program();
+  try {
+    cmd.parse(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) process.exit(0); // --help, --version
+      const text = err.code === 'commander.missingArgument'
+        ? 'missing backend command: hotproxy [options] -- <command> [args...]'
+        : err.message.replace(/^error: /, '');
+      throw new UsageError(text);
+    }
+    throw err;
+  }
+  const f = cmd.opts();
+  return resolveOptions({
+    listen: (f.listen as string[]).map(parseListen),
+    command: cmd.args,
+    mode: f.mode, backend: f.backend, workers: f.workers, proxyWorkers: f.proxyWorkers,
+    deployTimeoutMs: f.deployTimeout, drainTimeoutMs: f.drainTimeout, queueTimeoutMs: f.queueTimeout,
+    headerTimeoutMs: f.headerTimeout, keepAliveTimeoutMs: f.keepaliveTimeout,
+    healthPath: f.healthPath, healthIntervalMs: f.healthInterval, healthRise: f.healthRise,
+    healthCmd: f.healthCmd, readyDelayMs: f.readyDelay, runtimeDir: f.runtimeDir,
+    trustProxy: f.trustProxy, logLevel: f.logLevel, logFormat: f.logFormat,
+  });
+}
+
+function die(err: unknown): never {
+  const code = err instanceof HotproxyError ? err.exitCode : 1;
+  const hint = err instanceof UsageError && err.code === 'E_USAGE' ? ' (see hotproxy --help)' : '';
+  process.stderr.write(`hotproxy: ${describe(err)}${hint}\n`);
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  let options: Options;
+  try {
+    options = parseArgs(process.argv);
+  } catch (err) {
+    die(err);
+  }
+  const log = createLogger({ level: options.logLevel, format: options.logFormat });
+  const master = new Master(options, log);
+  let stopRequested = false;
+  handleSignals(master, log, (code) => process.exit(code));
+  process.on('SIGTERM', () => (stopRequested = true)).on('SIGINT', () => (stopRequested = true));
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'Internal error; killing backends');
+    master.kill();
+    process.exit(1);
+  });
+  try {
+    await master.start();
+  } catch (err) {
+    if (stopRequested) return; // a stop signal during start-up: the signal handler exits
+    die(err);
+  }
+}
+
+void main();

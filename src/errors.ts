@@ -1,0 +1,73 @@
+// Every error hotproxy reports on purpose is a HotproxyError with a stable code, so callers
+// (the CLI, control clients, tests) branch on `code`, never on message text.
+
+export type ErrorCode =
+  | 'E_USAGE'
+  | 'E_COMMAND_NOT_FOUND'
+  | 'E_LISTEN'
+  | 'E_RUNTIME_DIR'
+  | 'E_DEPLOY_FAILED'
+  | 'E_WORKER_FAILED'
+  | 'E_NO_ROUTE'
+  | 'E_UPSTREAM'
+  | 'E_UPSTREAM_TIMEOUT'
+  | 'E_STOPPING';
+
+export class HotproxyError extends Error {
+  /** Exit status the CLI uses when this error ends the process: 2 = usage, 1 = runtime. */
+  readonly exitCode: number = 1;
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class UsageError extends HotproxyError {
+  override readonly exitCode = 2;
+  constructor(message: string, code: ErrorCode = 'E_USAGE') {
+    super(code, message);
+  }
+}
+
+export class ListenError extends HotproxyError {
+  constructor(message: string) {
+    super('E_LISTEN', message);
+  }
+}
+
+export class RuntimeDirError extends HotproxyError {
+  constructor(message: string) {
+    super('E_RUNTIME_DIR', message);
+  }
+}
+
+export class DeployError extends HotproxyError {
+  constructor(message: string) {
+    super('E_DEPLOY_FAILED', message);
+  }
+}
+
+export class WorkerError extends HotproxyError {
+  constructor(message: string) {
+    super('E_WORKER_FAILED', message);
+  }
+}
+
+/** No healthy generation took the request within --queue-timeout. Maps to 503. */
+export class NoRouteError extends HotproxyError {
+  constructor(message = 'no healthy backend within the queue timeout') {
+    super('E_NO_ROUTE', message);
+  }
+}
+
+export class StoppingError extends HotproxyError {
+  constructor(message = 'hotproxy is stopping') {
+    super('E_STOPPING', message);
+  }
+}
+
+/** A one-line, human-readable description of any thrown value (no stack). */
+export function describe(err: unknown): string {
+  if (err instanceof Error) return err.message || err.name;
+  return String(err);
+}

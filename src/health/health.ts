@@ -1,0 +1,76 @@
+// Waiting for a starting instance to become healthy, with --health-rise consecutive passes,
+// failing at once if it exits and at the deadline if it never gets there.
+import { DeployError } from '../errors.js';
+import { describeExit, type Instance } from '../backend/instance.js';
+import type { Mode } from '../ipc.js';
+import { commandProbe, httpProbe, probeEnv, type ProbeResult } from './probe.js';
+
+export interface HealthOptions {
+  mode: Mode;
+  path: string;
+  intervalMs: number;
+  rise: number;
+  cmd?: string;
+  readyDelayMs?: number;
+}
+
+/** kamal-proxy's per-check limit: a probe may wait this long for the app to answer. */
+const PROBE_TIMEOUT_MS = 5_000;
+
+export async function waitHealthy(inst: Instance, opts: HealthOptions, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const exited = inst.exited.then((info) => {
+    throw new DeployError(`backend ${inst.pid} ${describeExit(info)} before it was healthy`);
+  });
+  exited.catch(() => {});
+  let onAbort = (): void => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new DeployError('deploy cancelled'));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  aborted.catch(() => {});
+  const guard = <T>(p: Promise<T>): Promise<T> => Promise.race([p, exited, aborted]);
+  try {
+    await probeUntilHealthy(inst, opts, timeoutMs, deadline, guard);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+async function probeUntilHealthy(
+  inst: Instance, opts: HealthOptions, timeoutMs: number, deadline: number,
+  guard: <T>(p: Promise<T>) => Promise<T>,
+): Promise<void> {
+
+  if (opts.cmd === undefined && opts.readyDelayMs !== undefined) {
+    // Server::Starter's rule: alive after the delay counts as ready.
+    if (opts.readyDelayMs > timeoutMs) throw new DeployError('--ready-delay is longer than --deploy-timeout');
+    await guard(sleep(opts.readyDelayMs));
+    return;
+  }
+
+  let passes = 0;
+  let last = 'no health check finished';
+  for (;;) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new DeployError(`backend ${inst.pid} not healthy within ${timeoutMs} ms: ${last}`);
+    const probeTimeout = Math.min(left, PROBE_TIMEOUT_MS);
+    const result: ProbeResult = await guard(
+      opts.cmd !== undefined
+        ? commandProbe(opts.cmd, probeEnv(inst.address, inst.pid, inst.spec.gen), probeTimeout)
+        : httpProbe(inst.address, opts.path, probeTimeout),
+    );
+    if (result.ok) {
+      if (++passes >= opts.rise) return;
+    } else {
+      passes = 0;
+      last = result.reason;
+    }
+    await guard(sleep(Math.min(opts.intervalMs, Math.max(0, deadline - Date.now()))));
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,46 @@
+// Messages between the master and its proxy workers (Node's IPC channel, JSON).
+// The master is the only one that decides routes; workers report what only they can see:
+// when a generation has no requests or connections left on them.
+import type { Address } from './address.js';
+import type { LogOptions } from './log.js';
+
+export type Mode = 'http' | 'tcp';
+
+/** One backend instance a worker may send traffic to. */
+export interface Target {
+  id: string;
+  gen: number;
+  address: Address;
+}
+
+export interface WorkerConfig {
+  index: number;
+  mode: Mode;
+  /** Inherited public listener fds, in --listen order. */
+  fds: number[];
+  queueTimeoutMs: number;
+  headerTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  trustProxy: string[];
+  log: LogOptions;
+}
+
+export interface Route {
+  seq: number;
+  gen: number | null;
+  targets: Target[];
+}
+
+export type ToWorker =
+  | { t: 'config'; config: WorkerConfig; route: Route }
+  | { t: 'route'; route: Route }
+  /** Report `drained` once `gen` has nothing in flight on this worker. */
+  | { t: 'drain'; gen: number }
+  /** The drain deadline passed: cut whatever `gen` still has open. */
+  | { t: 'cut'; gen: number }
+  | { t: 'stop'; timeoutMs: number };
+
+export type FromWorker =
+  | { t: 'ready' }
+  | { t: 'routed'; seq: number }
+  | { t: 'drained'; gen: number };

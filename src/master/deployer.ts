@@ -1,0 +1,116 @@
+// The deploy sequence, in one place: start green → wait healthy → switch → drain blue.
+// Invariant: at most one green exists at a time. A deploy requested while one runs is
+// coalesced: exactly one more runs after it, however many requests arrive meanwhile.
+import { describe } from '../errors.js';
+import type { Logger } from '../log.js';
+import { Generation, type GenerationContext } from './generation.js';
+import type { ProxyWorkers } from './proxy-workers.js';
+
+export type DeployResult =
+  | { ok: true; gen: number; pids: number[]; ms: number }
+  | { ok: false; gen: number; error: string };
+
+export class Deployer {
+  active: Generation | undefined;
+  readonly draining = new Set<Generation>();
+  private nextId = 1;
+  private running: Promise<DeployResult> | undefined;
+  private queued: Promise<DeployResult> | undefined;
+  private green: Generation | undefined;
+  private stopped = false;
+  private log: Logger;
+
+  constructor(private ctx: GenerationContext, private workers: ProxyWorkers) {
+    this.log = ctx.log.child({ component: 'deployer' });
+  }
+
+  deploy(): Promise<DeployResult> {
+    if (this.queued) return this.queued;
+    if (!this.running) return (this.running = this.runThenNext());
+    this.queued = this.running.then(() => {
+      this.queued = undefined;
+      return (this.running = this.runThenNext());
+    });
+    return this.queued;
+  }
+
+  private async runThenNext(): Promise<DeployResult> {
+    try {
+      return await this.run();
+    } finally {
+      if (!this.queued) this.running = undefined;
+    }
+  }
+
+  private async run(): Promise<DeployResult> {
+    const { options } = this.ctx;
+    const green = new Generation(this.nextId++, this.ctx);
+    if (this.stopped) return { ok: false, gen: green.id, error: 'hotproxy is stopping' };
+    const log = this.log.child({ gen: green.id });
+    const t0 = Date.now();
+    this.green = green;
+    log.info('Deploying');
+    try {
+      // 1. start green, 2. wait until it is healthy
+      await green.start(options.deployTimeoutMs);
+    } catch (err) {
+      const error = describe(err);
+      log.error({ err: error }, 'Deploy failed; the current generation keeps serving');
+      green.setState('failed');
+      await green.stop(Math.min(options.drainTimeoutMs, 5_000));
+      return { ok: false, gen: green.id, error };
+    } finally {
+      this.green = undefined;
+    }
+    if (this.stopped) {
+      await green.stop(options.drainTimeoutMs);
+      return { ok: false, gen: green.id, error: 'hotproxy is stopping' };
+    }
+    // 3. switch: once every worker acknowledged, blue gets no new request
+    const blue = this.active;
+    this.active = green;
+    green.activate();
+    green.on('targets', () => void this.publish(green));
+    await this.publish(green);
+    const ms = Date.now() - t0;
+    log.info({ pids: green.pids, ms, previous: blue?.id }, 'Deployed');
+    // 4. drain blue; the next deploy need not wait for it
+    if (blue) void this.drain(blue);
+    return { ok: true, gen: green.id, pids: green.pids, ms };
+  }
+
+  private async publish(gen: Generation): Promise<void> {
+    if (this.active !== gen) return;
+    await this.workers.setRoute(gen.id, gen.targets());
+  }
+
+  private async drain(blue: Generation): Promise<void> {
+    const { drainTimeoutMs } = this.ctx.options;
+    const log = this.log.child({ gen: blue.id });
+    this.draining.add(blue);
+    blue.setState('draining');
+    log.info({ pids: blue.pids }, 'Draining');
+    const clean = await this.workers.drain(blue.id, drainTimeoutMs);
+    if (!clean) log.warn({ timeoutMs: drainTimeoutMs }, 'Drain deadline passed; open requests were cut');
+    await blue.stop(drainTimeoutMs);
+    this.draining.delete(blue);
+    log.info({ pids: blue.pids }, 'Drained');
+  }
+
+  /** Cancels a deploy in progress and stops every generation. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const { drainTimeoutMs } = this.ctx.options;
+    const green = this.green;
+    await Promise.all([
+      green?.stop(drainTimeoutMs),
+      this.active?.stop(drainTimeoutMs),
+      ...[...this.draining].map((g) => g.stop(drainTimeoutMs)),
+    ]);
+    await this.running?.catch(() => {});
+  }
+
+  kill(): void {
+    for (const g of [this.green, this.active, ...this.draining]) g?.kill();
+  }
+}

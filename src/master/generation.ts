@@ -1,0 +1,135 @@
+// A generation: the --workers instances of one deploy of the app. While active it keeps its
+// instances alive: one that exits unexpectedly is restarted with backoff and rejoins the
+// route once healthy; meanwhile requests queue in the proxy workers.
+import { EventEmitter } from 'node:events';
+import { Backoff } from '../backoff.js';
+import { describe } from '../errors.js';
+import { describeExit, Instance } from '../backend/instance.js';
+import { waitHealthy, type HealthOptions } from '../health/health.js';
+import type { Target } from '../ipc.js';
+import type { Logger } from '../log.js';
+import type { Options } from '../options.js';
+
+export type GenerationState = 'starting' | 'active' | 'draining' | 'stopped' | 'failed';
+
+export interface GenerationContext {
+  options: Options;
+  runtimeDir: string;
+  health: HealthOptions;
+  log: Logger;
+}
+
+interface Slot {
+  index: number;
+  attempt: number;
+  instance: Instance | undefined;
+  healthy: boolean;
+  backoff: Backoff;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export class Generation extends EventEmitter<{ targets: [] }> {
+  state: GenerationState = 'starting';
+  readonly startedAt = Date.now();
+  private slots: Slot[];
+  private log: Logger;
+  private abort = new AbortController();
+
+  constructor(readonly id: number, private ctx: GenerationContext) {
+    super();
+    this.log = ctx.log.child({ component: 'generation', gen: id });
+    this.slots = Array.from({ length: ctx.options.workers }, (_, index) => ({
+      index, attempt: 0, instance: undefined, healthy: false, backoff: new Backoff(), timer: undefined,
+    }));
+  }
+
+  /** The one way state changes, so every transition is in the log. */
+  setState(to: GenerationState): void {
+    if (to === this.state) return;
+    this.log.info({ from: this.state, to }, 'Generation state');
+    this.state = to;
+  }
+
+  get pids(): number[] {
+    return this.slots.map((s) => s.instance?.pid ?? -1).filter((p) => p > 0);
+  }
+
+  targets(): Target[] {
+    return this.slots
+      .filter((s) => s.healthy && s.instance)
+      .map((s) => ({ id: s.instance!.id, gen: this.id, address: s.instance!.address }));
+  }
+
+  /** Starts every instance and resolves once all are healthy; throws DeployError otherwise. */
+  async start(timeoutMs: number): Promise<void> {
+    await Promise.all(this.slots.map(async (slot) => {
+      const inst = await this.spawn(slot);
+      await waitHealthy(inst, this.ctx.health, timeoutMs, this.abort.signal);
+      slot.healthy = true;
+    }));
+  }
+
+  activate(): void {
+    this.setState('active');
+    for (const slot of this.slots) {
+      slot.backoff.up();
+      void slot.instance!.exited.then(() => this.onExit(slot, slot.instance!));
+    }
+  }
+
+  private async spawn(slot: Slot): Promise<Instance> {
+    const { options, runtimeDir, log } = this.ctx;
+    const inst = await Instance.start({
+      gen: this.id, index: slot.index, attempt: slot.attempt++,
+      command: options.command, kind: options.backend, runtimeDir, log,
+    });
+    slot.instance = inst;
+    this.log.info({ backendPid: inst.pid, instance: slot.index }, 'Backend started');
+    return inst;
+  }
+
+  private onExit(slot: Slot, inst: Instance): void {
+    if (this.state !== 'active' || inst.stopping || slot.instance !== inst) return;
+    slot.healthy = false;
+    this.emit('targets');
+    const delay = slot.backoff.take();
+    this.log.error({ backendPid: inst.pid, instance: slot.index, restartInMs: delay }, `Backend ${describeExit(inst.exitInfo!)}; restarting`);
+    slot.timer = setTimeout(() => void this.restart(slot), delay);
+  }
+
+  private async restart(slot: Slot): Promise<void> {
+    if (this.state !== 'active') return;
+    let inst: Instance | undefined;
+    try {
+      inst = await this.spawn(slot);
+      await waitHealthy(inst, this.ctx.health, this.ctx.options.deployTimeoutMs, this.abort.signal);
+    } catch (err) {
+      if (this.state !== 'active') return;
+      // Not healthy: stop it and go round again (its exit handler is not attached yet).
+      if (inst && !inst.exitInfo) await inst.stop(1_000);
+      const delay = slot.backoff.take();
+      this.log.error({ instance: slot.index, restartInMs: delay, err: describe(err) }, 'Backend restart failed');
+      slot.timer = setTimeout(() => void this.restart(slot), delay);
+      return;
+    }
+    if (this.state !== 'active') return;
+    slot.healthy = true;
+    slot.backoff.up();
+    void inst.exited.then(() => this.onExit(slot, inst!));
+    this.log.info({ backendPid: inst.pid, instance: slot.index }, 'Backend restarted');
+    this.emit('targets');
+  }
+
+  /** SIGTERM every instance, SIGKILL what is left after `timeoutMs`. */
+  async stop(timeoutMs: number, final: GenerationState = 'stopped'): Promise<void> {
+    this.abort.abort();
+    for (const slot of this.slots) { clearTimeout(slot.timer); slot.backoff.cancel(); slot.healthy = false; }
+    if (this.state !== 'failed') this.setState(final);
+    await Promise.all(this.slots.map((s) => s.instance?.stop(timeoutMs)));
+  }
+
+  /** Last resort (a second Ctrl-C): SIGKILL every process group now. */
+  kill(): void {
+    for (const s of this.slots) s.instance?.signal('SIGKILL');
+  }
+}

@@ -1,0 +1,154 @@
+// The master's handle on the data plane: N proxy worker processes on the same listener fds.
+// Routes go to all of them and count only once every live worker has acknowledged.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Backoff } from '../backoff.js';
+import { WorkerError } from '../errors.js';
+import type { FromWorker, Route, Target, ToWorker, WorkerConfig } from '../ipc.js';
+import type { Logger } from '../log.js';
+
+const WORKER_PATH = fileURLToPath(new URL('../proxy/worker.js', import.meta.url));
+const READY_TIMEOUT_MS = 10_000;
+/** Listener fds start after stdin, stdout, stderr and the IPC channel. */
+const FIRST_LISTENER_FD = 4;
+
+class ProxyWorker {
+  readonly exited: Promise<void>;
+  alive = true;
+
+  constructor(readonly index: number, readonly child: ChildProcess) {
+    this.exited = new Promise((resolve) => child.once('exit', () => { this.alive = false; resolve(); }));
+  }
+
+  send(msg: ToWorker): void {
+    if (this.alive && this.child.connected) this.child.send(msg);
+  }
+
+  /** True when a matching message arrives; false if the worker exits first or time runs out. */
+  waitFor(match: (m: FromWorker) => boolean, timeoutMs = Infinity): Promise<boolean> {
+    if (!this.alive) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (v: boolean): void => {
+        clearTimeout(timer);
+        this.child.off('message', onMessage);
+        this.child.off('exit', onExit);
+        resolve(v);
+      };
+      const onMessage = (m: FromWorker): void => { if (match(m)) done(true); };
+      const onExit = (): void => done(false);
+      this.child.on('message', onMessage).once('exit', onExit);
+      if (timeoutMs !== Infinity) timer = setTimeout(() => done(false), timeoutMs);
+    });
+  }
+}
+
+export interface ProxyWorkersOptions {
+  count: number;
+  fds: number[];
+  config: Omit<WorkerConfig, 'index' | 'fds'>;
+  log: Logger;
+}
+
+export class ProxyWorkers {
+  private workers: Array<ProxyWorker | undefined>;
+  private backoffs: Backoff[];
+  private route: Route = { seq: 0, gen: null, targets: [] };
+  private stopping = false;
+  private log: Logger;
+
+  constructor(private opts: ProxyWorkersOptions) {
+    this.workers = new Array(opts.count).fill(undefined);
+    this.backoffs = this.workers.map(() => new Backoff());
+    this.log = opts.log.child({ component: 'master' });
+  }
+
+  get pids(): number[] {
+    return this.workers.filter((w) => w?.alive).map((w) => w!.child.pid!);
+  }
+
+  async start(): Promise<void> {
+    const results = await Promise.all(this.workers.map((_, i) => this.spawn(i)));
+    if (results.some((ok) => !ok)) throw new WorkerError('a proxy worker did not start');
+  }
+
+  private async spawn(index: number): Promise<boolean> {
+    const { fds, config } = this.opts;
+    const child = spawn(process.execPath, [WORKER_PATH], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds],
+    });
+    const w = new ProxyWorker(index, child);
+    this.workers[index] = w;
+    child.on('error', () => {});
+    void w.exited.then(() => this.onExit(w));
+    const ready = w.waitFor((m) => m.t === 'ready', READY_TIMEOUT_MS);
+    w.send({
+      t: 'config',
+      config: { ...config, index, fds: fds.map((_, k) => FIRST_LISTENER_FD + k) },
+      route: this.route,
+    });
+    if (!(await ready)) {
+      child.kill('SIGKILL');
+      return false;
+    }
+    this.backoffs[index]!.up();
+    this.log.info({ worker: index, workerPid: child.pid }, 'Proxy worker ready');
+    return true;
+  }
+
+  private onExit(w: ProxyWorker): void {
+    if (this.stopping || this.workers[w.index] !== w) return;
+    this.workers[w.index] = undefined;
+    const delay = this.backoffs[w.index]!.take();
+    this.log.error({ worker: w.index, workerPid: w.child.pid, code: w.child.exitCode, signal: w.child.signalCode, restartInMs: delay }, 'Proxy worker exited; restarting');
+    setTimeout(() => { if (!this.stopping) void this.spawn(w.index); }, delay);
+  }
+
+  /** Resolves once every live worker routes new traffic to `targets` only. */
+  async setRoute(gen: number | null, targets: Target[]): Promise<void> {
+    const route: Route = { seq: this.route.seq + 1, gen, targets };
+    this.route = route;
+    await Promise.all(this.live().map((w) => {
+      const acked = w.waitFor((m) => m.t === 'routed' && m.seq >= route.seq);
+      w.send({ t: 'route', route });
+      return acked;
+    }));
+  }
+
+  /**
+   * Resolves true once no worker has anything of `gen` in flight, or false at the deadline,
+   * after cutting what `gen` still had open.
+   */
+  async drain(gen: number, timeoutMs: number): Promise<boolean> {
+    const live = this.live();
+    const results = await Promise.all(live.map((w) => {
+      const drained = w.waitFor((m) => m.t === 'drained' && m.gen === gen, timeoutMs);
+      w.send({ t: 'drain', gen });
+      return drained.then((ok) => ok || !w.alive);
+    }));
+    if (results.every(Boolean)) return true;
+    for (const w of live) w.send({ t: 'cut', gen });
+    return false;
+  }
+
+  /** Workers stop accepting, finish in-flight requests (up to `timeoutMs`) and exit. */
+  async stop(timeoutMs: number): Promise<void> {
+    this.stopping = true;
+    for (const b of this.backoffs) b.cancel();
+    await Promise.all(this.live().map(async (w) => {
+      w.send({ t: 'stop', timeoutMs });
+      const timer = setTimeout(() => w.child.kill('SIGKILL'), timeoutMs + 2_000);
+      await w.exited;
+      clearTimeout(timer);
+    }));
+  }
+
+  kill(): void {
+    this.stopping = true;
+    for (const w of this.live()) w.child.kill('SIGKILL');
+  }
+
+  private live(): ProxyWorker[] {
+    return this.workers.filter((w): w is ProxyWorker => w !== undefined && w.alive);
+  }
+}

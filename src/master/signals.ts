@@ -1,0 +1,32 @@
+// Signals of the master: HUP deploys, TERM/INT stop gracefully, a second TERM/INT kills.
+import { describe } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Master } from './master.js';
+
+export function handleSignals(master: Master, log: Logger, onStopped: (code: number) => void): () => void {
+  const l = log.child({ component: 'master' });
+  let stopping = false;
+  const hup = (): void => {
+    l.info({ signal: 'SIGHUP' }, 'Reload requested');
+    master.reload().catch((err) => l.error({ err: describe(err) }, 'Reload failed'));
+  };
+  const term = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      l.warn({ signal }, 'Second stop signal: killing everything now');
+      master.kill();
+      onStopped(130);
+      return;
+    }
+    stopping = true;
+    l.info({ signal }, 'Stop requested');
+    master.stop().then(() => onStopped(0), () => onStopped(1));
+  };
+  process.on('SIGHUP', hup);
+  process.on('SIGTERM', term);
+  process.on('SIGINT', term);
+  return () => {
+    process.off('SIGHUP', hup);
+    process.off('SIGTERM', term);
+    process.off('SIGINT', term);
+  };
+}

@@ -1,0 +1,40 @@
+// Long-lived byte pipes (tcp-mode connections, WebSockets), grouped by generation so a drain
+// can wait for them and a deadline can cut them.
+import type { Socket } from 'node:net';
+import type { Inflight } from './inflight.js';
+
+export class Tunnels {
+  private byGen = new Map<number, Set<Socket>>();
+
+  constructor(private inflight: Inflight) {}
+
+  /** Joins client and upstream: bytes both ways, half-close respected, one close ends both. */
+  open(gen: number, client: Socket, upstream: Socket): void {
+    this.inflight.inc(gen);
+    let set = this.byGen.get(gen);
+    if (!set) this.byGen.set(gen, (set = new Set()));
+    set.add(client);
+    let closed = false;
+    const close = (): void => {
+      if (closed) return;
+      closed = true;
+      client.destroy();
+      upstream.destroy();
+      set!.delete(client);
+      if (set!.size === 0) this.byGen.delete(gen);
+      this.inflight.dec(gen);
+    };
+    client.on('error', close).on('close', close);
+    upstream.on('error', close).on('close', close);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+
+  cut(gen: number): void {
+    for (const s of this.byGen.get(gen) ?? []) s.destroy();
+  }
+
+  cutAll(): void {
+    for (const gen of [...this.byGen.keys()]) this.cut(gen);
+  }
+}

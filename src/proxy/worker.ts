@@ -1,0 +1,68 @@
+// A proxy worker: the replaceable data plane. It serves on the master's listener fds and
+// routes as the master says. It never decides routes and never signals backends.
+import type { FromWorker, ToWorker, WorkerConfig } from '../ipc.js';
+import { createLogger, type Logger } from '../log.js';
+import type { Engine } from './engine.js';
+import { HttpEngine } from './http-engine.js';
+import { Inflight } from './inflight.js';
+import { Router } from './router.js';
+import { TcpEngine } from './tcp-engine.js';
+
+// The master orchestrates shutdown; a terminal's Ctrl-C reaches this process group too and
+// must not cut requests the master is still draining.
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => {});
+
+function send(msg: FromWorker): void {
+  if (process.connected) process.send!(msg);
+}
+
+let engine: Engine | undefined;
+let log: Logger | undefined;
+const router = new Router();
+const inflight = new Inflight();
+
+async function start(config: WorkerConfig): Promise<void> {
+  log = createLogger(config.log).child({ component: 'proxy', worker: config.index });
+  engine = config.mode === 'http'
+    ? new HttpEngine(router, inflight, config, log)
+    : new TcpEngine(router, inflight, config, log);
+  for (const fd of config.fds) await engine.listen(fd);
+  send({ t: 'ready' });
+}
+
+async function stop(timeoutMs: number): Promise<void> {
+  if (engine) await engine.stop(timeoutMs);
+  process.exit(0);
+}
+
+process.on('message', (msg: ToWorker) => {
+  switch (msg.t) {
+    case 'config':
+      router.set(msg.route);
+      start(msg.config).catch((err) => {
+        console.error(`hotproxy worker: ${(err as Error).message}`);
+        process.exit(1);
+      });
+      return;
+    case 'route': {
+      router.set(msg.route);
+      engine?.retire(new Set(msg.route.targets.map((t) => t.id)), msg.route.gen);
+      send({ t: 'routed', seq: msg.route.seq });
+      return;
+    }
+    case 'drain':
+      void engine?.drain(msg.gen).then(() => send({ t: 'drained', gen: msg.gen }));
+      return;
+    case 'cut':
+      engine?.cut(msg.gen);
+      return;
+    case 'stop':
+      void stop(msg.timeoutMs);
+      return;
+  }
+});
+
+// The master is gone (it crashed or was SIGKILLed): finish what is in flight and leave, so
+// no worker outlives it.
+process.on('disconnect', () => void stop(5_000));

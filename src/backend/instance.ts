@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline';
 import { formatAddress, isPath, type Address } from '../address.js';
 import type { Logger } from '../log.js';
 import type { BackendKind } from '../options.js';
+import type { Reaper } from './reaper.js';
 import { openPrivateSocket } from './socket.js';
 
 export interface ExitInfo {
@@ -21,6 +22,7 @@ export interface InstanceSpec {
   command: string[];
   kind: BackendKind;
   runtimeDir: string;
+  reaper: Reaper;
   log: Logger;
 }
 
@@ -80,6 +82,15 @@ export class Instance {
       sock.release();
     }
     const inst = new Instance(spec, sock.address, child);
+    if (child.pid) {
+      spec.reaper.add(child.pid);
+      // A crash: whatever the app forked cannot serve through us any more; it goes too.
+      void inst.exited.then(() => {
+        if (inst.stopping) return;
+        inst.signal('SIGKILL');
+        spec.reaper.remove(child.pid!);
+      });
+    }
     const log = spec.log.child({ component: 'backend', gen: spec.gen, backendPid: child.pid });
     for (const [name, stream] of [['stdout', child.stdout], ['stderr', child.stderr]] as const) {
       if (stream) createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => log.info({ stream: name }, line));
@@ -100,6 +111,7 @@ export class Instance {
     const info = await this.exited;
     // Whatever the app forked and left behind goes with it.
     this.signal('SIGKILL');
+    this.spec.reaper.remove(this.pid);
     return info;
   }
 

@@ -3,6 +3,7 @@
 // route once healthy; meanwhile requests queue in the proxy workers.
 import { EventEmitter } from 'node:events';
 import { Backoff } from '../backoff.js';
+import type { Reaper } from '../backend/reaper.js';
 import { describe } from '../errors.js';
 import { describeExit, Instance } from '../backend/instance.js';
 import { waitHealthy, type HealthOptions } from '../health/health.js';
@@ -16,6 +17,7 @@ export interface GenerationContext {
   options: Options;
   runtimeDir: string;
   health: HealthOptions;
+  reaper: Reaper;
   log: Logger;
 }
 
@@ -81,7 +83,7 @@ export class Generation extends EventEmitter<{ targets: [] }> {
     const { options, runtimeDir, log } = this.ctx;
     const inst = await Instance.start({
       gen: this.id, index: slot.index, attempt: slot.attempt++,
-      command: options.command, kind: options.backend, runtimeDir, log,
+      command: options.command, kind: options.backend, runtimeDir, log, reaper: this.ctx.reaper,
     });
     slot.instance = inst;
     this.log.info({ backendPid: inst.pid, instance: slot.index }, 'Backend started');

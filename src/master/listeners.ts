@@ -46,7 +46,14 @@ async function bind(a: Address): Promise<Listener> {
   if (!isPath(a)) {
     const info: { address?: string; port?: number } = {};
     h.getsockname(info);
-    address = { host: info.address ?? a.host, port: info.port ?? a.port };
+    // libuv defers EADDRINUSE from bind() to listen(), which the master never calls: an
+    // unbound socket shows as port 0 (or another port), and a worker's listen() would then
+    // pick a random port. Catch it here.
+    if (!info.port || (a.port !== 0 && info.port !== a.port)) {
+      h.close();
+      throw new ListenError(`cannot listen on ${formatAddress(a)}: address already in use`);
+    }
+    address = { host: info.address ?? a.host, port: info.port };
   }
   return { address, fd: h.fd, close: () => h.close() };
 }

@@ -5,6 +5,7 @@ import { checkCommand } from '../backend/command.js';
 import type { Logger } from '../log.js';
 import type { Options } from '../options.js';
 import { formatAddress, type Address } from '../address.js';
+import { Reaper } from '../backend/reaper.js';
 import { Deployer, type DeployResult } from './deployer.js';
 import { bindListeners, type Listener } from './listeners.js';
 import { ProxyWorkers } from './proxy-workers.js';
@@ -19,6 +20,7 @@ export class Master {
   private workers: ProxyWorkers | undefined;
   private deployer: Deployer | undefined;
   private stopping: Promise<void> | undefined;
+  private reaper: Reaper | undefined;
   private log: Logger;
 
   constructor(readonly options: Options, rootLog: Logger) {
@@ -54,8 +56,9 @@ export class Master {
       });
       await this.workers.start();
       this.log.info({ listen: this.addresses.map(formatAddress), mode: o.mode, workers: this.workers.pids }, 'Listening');
+      this.reaper = new Reaper();
       this.deployer = new Deployer({
-        options: o, runtimeDir: this.runtimeDir, log: this.rootLog,
+        options: o, runtimeDir: this.runtimeDir, log: this.rootLog, reaper: this.reaper,
         health: {
           mode: o.mode, path: o.healthPath, intervalMs: o.healthIntervalMs, rise: o.healthRise,
           cmd: o.healthCmd, readyDelayMs: o.readyDelayMs,
@@ -104,13 +107,16 @@ export class Master {
     this.setState('stopping');
     this.log.info('Stopping');
     try {
-      // Workers first: they finish in-flight requests while the backends still run.
+      // Stop accepting: drop the master's copies first, so the socket stops listening the
+      // moment the last worker closes its own — nothing is left queued that nobody accepts.
+      for (const l of this.listeners) l.close();
+      // Workers next: they finish in-flight requests while the backends still run.
       await this.workers?.stop(o.drainTimeoutMs);
       await this.deployer?.stop();
     } catch (err) {
       this.log.error({ err: describe(err) }, 'Error while stopping');
     }
-    for (const l of this.listeners) l.close();
+    this.reaper?.close();
     if (this.runtimeDir) removeRuntimeDir(this.runtimeDir);
     this.setState('stopped');
     this.log.info('Stopped');

@@ -1,0 +1,155 @@
+// Starts real hotproxy processes (the built CLI) on port 0 and makes sure every process a test
+// started — master, proxy workers, backends — is gone when the test ends, even on failure.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterEach } from 'vitest';
+import { isAlive, waitFor } from './wait.js';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const CLI = `${ROOT}dist/cli.js`;
+export const fixture = (name: string): string => `${ROOT}test/fixtures/${name}`;
+export const NODE_APP = ['node', fixture('node-app.js')];
+
+export interface LogLine {
+  msg: string;
+  level: number;
+  [k: string]: unknown;
+}
+
+export class Hotproxy {
+  readonly logs: LogLine[] = [];
+  stderr = '';
+  exitCode: number | null = null;
+  readonly exited: Promise<number | null>;
+  port = 0;
+
+  constructor(readonly proc: ChildProcess) {
+    let buf = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        try { this.logs.push(JSON.parse(line) as LogLine); } catch { this.logs.push({ msg: line, level: 0 }); }
+      }
+    });
+    proc.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    this.exited = new Promise((resolve) => proc.once('exit', (code) => { this.exitCode = code; resolve(code); }));
+  }
+
+  get pid(): number {
+    return this.proc.pid!;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  find(msg: string, pred: (l: LogLine) => boolean = () => true): LogLine | undefined {
+    return this.logs.find((l) => l.msg === msg && pred(l));
+  }
+
+  waitForLog(msg: string, pred: (l: LogLine) => boolean = () => true, timeoutMs = 20_000): Promise<LogLine> {
+    return waitFor(() => {
+      if (this.exitCode !== null && !this.find(msg, pred)) throw new Error(`hotproxy exited (${this.exitCode}): ${this.stderr}`);
+      return this.find(msg, pred);
+    }, `log "${msg}"`, timeoutMs);
+  }
+
+  /** Every pid hotproxy started: proxy workers and backends. */
+  childPids(): number[] {
+    const pids = new Set<number>();
+    for (const l of this.logs) {
+      if (typeof l.backendPid === 'number') pids.add(l.backendPid);
+      if (typeof l.workerPid === 'number') pids.add(l.workerPid);
+    }
+    return [...pids];
+  }
+
+  /** Active backend pids per the last Deployed line. */
+  activePids(): number[] {
+    const d = this.logs.filter((l) => l.msg === 'Deployed').pop();
+    return (d?.pids as number[]) ?? [];
+  }
+
+  deployedCount(): number {
+    return this.logs.filter((l) => l.msg === 'Deployed').length;
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    if (this.exitCode !== null) return;
+    try { process.kill(this.pid, sig); } catch { /* exited a moment ago */ }
+  }
+
+  /** Sends HUP and resolves with the outcome of the deploy it caused (Deployed / Deploy failed). */
+  async reload(): Promise<LogLine> {
+    const before = this.logs.length;
+    this.signal('SIGHUP');
+    return waitFor(
+      () => this.logs.slice(before).find((l) => l.msg === 'Deployed' || l.msg.startsWith('Deploy failed')),
+      'deploy outcome', 40_000,
+    );
+  }
+
+  async stop(): Promise<number | null> {
+    this.signal('SIGTERM');
+    return this.exited;
+  }
+}
+
+const running = new Set<Hotproxy>();
+
+export interface StartOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Don't wait for Ready (for start-up failure tests). */
+  noWait?: boolean;
+}
+
+export async function startHotproxy(args: string[], command: string[] = NODE_APP, opts: StartOptions = {}): Promise<Hotproxy> {
+  const hasListen = args.some((a) => a === '--listen' || a === '-l');
+  const argv = [CLI, ...(hasListen ? [] : ['--listen', '127.0.0.1:0']), '--log-format', 'json', ...args, '--', ...command];
+  const proc = spawn(process.execPath, argv, {
+    cwd: ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const hp = new Hotproxy(proc);
+  running.add(hp);
+  if (opts.noWait) return hp;
+  const ready = await hp.waitForLog('Ready');
+  const listen = (ready.listen as string[])[0]!;
+  hp.port = Number(listen.slice(listen.lastIndexOf(':') + 1));
+  return hp;
+}
+
+/** Kills whatever a test left running and fails the test if anything survives. */
+export async function cleanup(): Promise<void> {
+  const survivors: number[] = [];
+  for (const hp of running) {
+    if (hp.exitCode === null) {
+      // A test that failed midway: stop it the way a user would, and kill it if that hangs.
+      hp.signal('SIGTERM');
+      const timer = setTimeout(() => hp.signal('SIGKILL'), 20_000);
+      await hp.exited;
+      clearTimeout(timer);
+    }
+    await waitFor(() => hp.childPids().every((p) => !isAlive(p)), 'children to exit', 10_000).catch(() => {});
+    for (const pid of hp.childPids()) {
+      if (!isAlive(pid)) continue;
+      // A leak: note it, then kill the process group so the next test starts clean.
+      survivors.push(pid);
+      try { process.kill(-pid, 'SIGKILL'); } catch { /* not a group leader */ }
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+  }
+  running.clear();
+  if (survivors.length) throw new Error(`processes outlived their test: ${survivors.join(', ')}`);
+}
+
+/** Waits until no process hotproxy started is alive (it was stopped, not killed). */
+export async function expectNothingLeft(hp: Hotproxy): Promise<void> {
+  await waitFor(() => hp.childPids().every((p) => !isAlive(p)), `children of ${hp.pid} to exit`, 10_000);
+}
+
+afterEach(cleanup);

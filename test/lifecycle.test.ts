@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { expectNothingLeft, fixture, startHotproxy } from './helpers/hotproxy.js';
+import { Load } from './helpers/load.js';
+import { waitFor } from './helpers/wait.js';
+
+describe('stopping', () => {
+  it('SIGTERM under load lets in-flight requests finish, stops everything and exits 0', async () => {
+    const hp = await startHotproxy(['--workers', '2', '--proxy-workers', '2']);
+    const load = new Load(hp.url, 10);
+    const slow = fetch(`${hp.url}/slow?ms=700`);
+    await hp.waitForLog('slow request started');
+    hp.signal('SIGTERM');
+    expect((await slow).status).toBe(200);
+    expect(await hp.exited).toBe(0);
+    const result = await load.stop();
+    // Clients see their connections closed after their last response, not mid-request; new
+    // connections after the stop are refused.
+    expect(result.ok).toBeGreaterThan(0);
+    expect(result.errors.filter((e) => !/ECONNREFUSED/.test(e))).toEqual([]);
+    await expectNothingLeft(hp);
+  });
+
+  it('SIGINT (Ctrl-C) stops everything and exits 0', async () => {
+    const hp = await startHotproxy([], ['python3', fixture('python-app.py')]);
+    hp.signal('SIGINT');
+    expect(await hp.exited).toBe(0);
+    await expectNothingLeft(hp);
+  });
+
+  it('SIGTERM during a deploy stops green and blue and exits 0', async () => {
+    const hp = await startHotproxy([], ['node', fixture('node-app.js')], { env: { APP_START_DELAY_MS: '300' } });
+    hp.signal('SIGHUP');
+    await hp.waitForLog('Backend started', (l) => l.gen === 2);
+    hp.signal('SIGTERM');
+    expect(await hp.exited).toBe(0);
+    await expectNothingLeft(hp);
+  });
+
+  it('backends and proxy workers do not outlive a SIGKILLed master', async () => {
+    const hp = await startHotproxy(['--workers', '2']);
+    expect(hp.childPids().length).toBe(3);
+    hp.signal('SIGKILL');
+    await hp.exited;
+    await expectNothingLeft(hp);
+  });
+
+  it('a new proxy worker replaces one that crashed, without refusing connections', async () => {
+    const hp = await startHotproxy([]);
+    const worker = hp.find('Proxy worker ready')!.workerPid as number;
+    process.kill(worker, 'SIGKILL');
+    // The listener stays open in the master: connections queue until the new worker accepts.
+    const res = await fetch(hp.url);
+    expect(res.status).toBe(200);
+    await waitFor(() => hp.logs.filter((l) => l.msg === 'Proxy worker ready').length === 2, 'replacement worker');
+    await hp.stop();
+  });
+});

@@ -16,6 +16,13 @@ export function createLogger(opts: LogOptions): Logger {
   if (!prettyOut) return pino({ level: opts.level, base });
   // Synchronous so that lines from the master, workers and backends interleave in order
   // and nothing is lost when the process exits.
-  const stream = pretty({ sync: true, colorize: process.stdout.isTTY === true, ignore: 'hostname' });
+  const stream = pretty({
+    sync: true,
+    colorize: process.stdout.isTTY === true,
+    singleLine: true,
+    translateTime: 'HH:MM:ss.l',
+    ignore: 'hostname,pid,component,gen',
+    messageFormat: '{component}{if gen} gen {gen}{end}: {msg}',
+  });
   return pino({ level: opts.level, base }, stream);
 }

@@ -8,10 +8,10 @@ import { Inflight } from './inflight.js';
 import { Router } from './router.js';
 import { TcpEngine } from './tcp-engine.js';
 
-// The master orchestrates shutdown; a terminal's Ctrl-C reaches this process group too and
-// must not cut requests the master is still draining.
-process.on('SIGINT', () => {});
-process.on('SIGTERM', () => {});
+// Signals meant for the master reach this process too when they are sent to the process
+// group (a terminal's Ctrl-C or hang-up, `kill -- -PGID`, timeout(1)). The master decides
+// what they mean; by default most of them would kill this worker mid-request.
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const) process.on(sig, () => {});
 
 function send(msg: FromWorker): void {
   if (process.connected) process.send!(msg);

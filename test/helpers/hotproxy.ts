@@ -113,6 +113,8 @@ export async function startHotproxy(args: string[], command: string[] = NODE_APP
     cwd: ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, as a shell job would be, so tests can signal the group.
+    detached: true,
   });
   const hp = new Hotproxy(proc);
   running.add(hp);

@@ -7,6 +7,8 @@ import http from 'node:http';
 export interface LoadResult {
   ok: number;
   failed: number;
+  /** Failures of requests sent on a connection that had already served one (keep-alive reuse). */
+  failedOnReused: number;
   errors: string[];
   /** Responses per backend pid. */
   byPid: Map<number, number>;
@@ -14,7 +16,7 @@ export interface LoadResult {
 }
 
 export class Load {
-  readonly result: LoadResult = { ok: 0, failed: 0, errors: [], byPid: new Map(), byGen: new Map() };
+  readonly result: LoadResult = { ok: 0, failed: 0, failedOnReused: 0, errors: [], byPid: new Map(), byGen: new Map() };
   private running = true;
   private lanes: Promise<void>[];
   private agent: http.Agent;
@@ -35,7 +37,7 @@ export class Load {
         res.on('data', (c: Buffer) => parts.push(c));
         res.on('end', () => {
           if (res.statusCode !== 200) {
-            this.fail(`status ${res.statusCode}`);
+            this.fail(`status ${res.statusCode}`, req.reusedSocket);
           } else {
             this.result.ok++;
             try {
@@ -46,15 +48,16 @@ export class Load {
           }
           resolve();
         });
-        res.on('error', (err) => { this.fail(err.message); resolve(); });
+        res.on('error', (err) => { this.fail(err.message, req.reusedSocket); resolve(); });
       });
-      req.on('error', (err) => { this.fail(`${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`); resolve(); });
+      req.on('error', (err) => { this.fail(`${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`, req.reusedSocket); resolve(); });
     });
   }
 
-  private fail(reason: string): void {
+  private fail(reason: string, reused: boolean): void {
     this.result.failed++;
-    if (this.result.errors.length < 20) this.result.errors.push(reason);
+    if (reused) this.result.failedOnReused++;
+    if (this.result.errors.length < 20) this.result.errors.push(`${reason}${reused ? ' (reused connection)' : ''}`);
   }
 
   /** Responses served so far by a backend pid. */

@@ -74,8 +74,9 @@ export class Generation extends EventEmitter<{ targets: [] }> {
   activate(): void {
     this.setState('active');
     for (const slot of this.slots) {
+      const inst = slot.instance!;
       slot.backoff.up();
-      void slot.instance!.exited.then(() => this.onExit(slot, slot.instance!));
+      void inst.exited.then(() => this.onExit(slot, inst));
     }
   }
 
@@ -117,7 +118,8 @@ export class Generation extends EventEmitter<{ targets: [] }> {
     if (this.state !== 'active') return;
     slot.healthy = true;
     slot.backoff.up();
-    void inst.exited.then(() => this.onExit(slot, inst!));
+    const started = inst;
+    void started.exited.then(() => this.onExit(slot, started));
     this.log.info({ backendPid: inst.pid, instance: slot.index }, 'Backend restarted');
     this.emit('targets');
   }

@@ -23,12 +23,9 @@ export class Master {
   private reaper: Reaper | undefined;
   private log: Logger;
 
-  constructor(readonly options: Options, rootLog: Logger) {
+  constructor(readonly options: Options, private rootLog: Logger) {
     this.log = rootLog.child({ component: 'master' });
-    this.rootLog = rootLog;
   }
-
-  private rootLog: Logger;
 
   private setState(to: MasterState): void {
     if (to === this.state) return;

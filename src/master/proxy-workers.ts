@@ -9,6 +9,8 @@ import type { Logger } from '../log.js';
 
 const WORKER_PATH = fileURLToPath(new URL('../proxy/worker.js', import.meta.url));
 const READY_TIMEOUT_MS = 10_000;
+/** A worker that does not acknowledge a route this fast is stuck; it is replaced. */
+const ROUTE_ACK_TIMEOUT_MS = 5_000;
 /** Listener fds start after stdin, stdout, stderr and the IPC channel. */
 const FIRST_LISTENER_FD = 4;
 
@@ -108,10 +110,14 @@ export class ProxyWorkers {
   async setRoute(gen: number | null, targets: Target[]): Promise<void> {
     const route: Route = { seq: this.route.seq + 1, gen, targets };
     this.route = route;
-    await Promise.all(this.live().map((w) => {
-      const acked = w.waitFor((m) => m.t === 'routed' && m.seq >= route.seq);
+    await Promise.all(this.live().map(async (w) => {
+      const acked = w.waitFor((m) => m.t === 'routed' && m.seq >= route.seq, ROUTE_ACK_TIMEOUT_MS);
       w.send({ t: 'route', route });
-      return acked;
+      if (await acked || !w.alive) return;
+      // Its replacement starts with the current route, so the switch holds either way.
+      this.log.error({ worker: w.index, workerPid: w.child.pid }, 'Proxy worker did not acknowledge a route; replacing it');
+      w.child.kill('SIGKILL');
+      await w.exited;
     }));
   }
 

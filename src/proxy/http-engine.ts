@@ -80,9 +80,12 @@ export class HttpEngine implements Engine {
     let u = this.upstreams.get(target.id);
     if (u === undefined) {
       const a = target.address;
+      // No body timeout: an SSE or long-poll stream may stay quiet for as long as the client
+      // is willing to wait.
+      const opts = { pipelining: 1, bodyTimeout: 0 };
       const pool = isPath(a)
-        ? new Pool('http://localhost', { socketPath: a.path, pipelining: 1 })
-        : new Pool(`http://${formatAddress(a)}`, { pipelining: 1 });
+        ? new Pool('http://localhost', { ...opts, socketPath: a.path })
+        : new Pool(`http://${formatAddress(a)}`, opts);
       this.upstreams.set(target.id, (u = { gen: target.gen, pool }));
     }
     return u.pool;
@@ -91,8 +94,11 @@ export class HttpEngine implements Engine {
   /** WebSocket and other upgrades: a raw pipe to the backend, which answers the handshake itself. */
   private upgrade(req: http.IncomingMessage, client: net.Socket, head: Buffer, attempt = 1): void {
     const go = (target: Target): void => {
+      if (client.destroyed) return;
+      this.inflight.inc(target.gen);
       const upstream = net.connect(target.address);
       upstream.once('error', (err) => {
+        this.inflight.dec(target.gen);
         if (isRefused(err)) this.router.markDown(target);
         if (attempt < MAX_ATTEMPTS && !client.destroyed) return this.upgrade(req, client, head, attempt + 1);
         client.end(`HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);

@@ -43,8 +43,10 @@ export class TcpEngine implements Engine {
 
   private connect(client: net.Socket, target: Target, attempt: number): void {
     if (client.destroyed) return;
+    this.inflight.inc(target.gen);
     const upstream = net.connect({ ...target.address, allowHalfOpen: true });
     const onError = (err: Error): void => {
+      this.inflight.dec(target.gen);
       if (isRefused(err)) this.router.markDown(target);
       if (attempt < MAX_CONNECT_ATTEMPTS && !client.destroyed) return this.route(client, attempt + 1);
       this.log.warn({ err: err.message, target: target.id }, 'Upstream connect failed');

@@ -8,9 +8,12 @@ export class Tunnels {
 
   constructor(private inflight: Inflight) {}
 
-  /** Joins client and upstream: bytes both ways, half-close respected, one close ends both. */
+  /**
+   * Joins client and upstream: bytes both ways, half-close respected, one close ends both.
+   * The caller counted the tunnel in flight when it picked the target (so a drain cannot
+   * finish between the pick and the connect); the count is released here when it closes.
+   */
   open(gen: number, client: Socket, upstream: Socket): void {
-    this.inflight.inc(gen);
     let set = this.byGen.get(gen);
     if (!set) this.byGen.set(gen, (set = new Set()));
     set.add(client);

@@ -81,8 +81,10 @@ export class HttpEngine implements Engine {
     if (u === undefined) {
       const a = target.address;
       // No body timeout: an SSE or long-poll stream may stay quiet for as long as the client
-      // is willing to wait.
-      const opts = { pipelining: 1, bodyTimeout: 0 };
+      // is willing to wait. Idle upstream connections are dropped after 1 s unless the backend
+      // announces its own keep-alive timeout: backends that close idle connections sooner than
+      // undici's default (gunicorn: 2 s) would otherwise race requests sent on them.
+      const opts = { pipelining: 1, bodyTimeout: 0, keepAliveTimeout: 1_000 };
       const pool = isPath(a)
         ? new Pool('http://localhost', { ...opts, socketPath: a.path })
         : new Pool(`http://${formatAddress(a)}`, opts);

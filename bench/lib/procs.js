@@ -56,10 +56,14 @@ export class Proc {
     const family = descendants(this.pid);
     this.signal('SIGTERM');
     const deadline = Date.now() + graceMs;
-    if (await Promise.race([this.exited.then(() => true), sleep(graceMs).then(() => false)]) === false) {
+    let timer;
+    const late = new Promise((resolve) => { timer = setTimeout(() => resolve(true), graceMs); });
+    // The timer is cleared on exit: a pending one would keep the bench alive after its work.
+    if (await Promise.race([this.exited.then(() => false), late])) {
       this.signal('SIGKILL');
       await this.exited;
     }
+    clearTimeout(timer);
     while (family.some(isSame) && Date.now() < deadline) await sleep(50);
     for (const p of family.filter(isSame)) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }
   }
@@ -154,10 +158,16 @@ export async function waitForPort(port, timeoutMs = 10_000, proc) {
       c.once('error', () => resolve(false));
     });
     if (ok) return;
-    if (proc && !proc.alive) throw new Error(`${proc.name} exited (${proc.exitCode}): ${proc.stderr.trim()}`);
+    if (proc && !proc.alive) throw new Error(`${proc.name} exited (${proc.exitCode}): ${lastWords(proc.stderr)}`);
     if (Date.now() > deadline) throw new Error(`nothing listening on port ${port} after ${timeoutMs} ms`);
     await sleep(50);
   }
+}
+
+/** The most telling stderr line of a dead process: an alert/error if any, else the last line. */
+export function lastWords(stderr) {
+  const lines = stderr.trim().split('\n').filter(Boolean);
+  return (lines.find((l) => /alert|emerg|error|fatal/i.test(l)) ?? lines.pop() ?? '').trim();
 }
 
 /** Path of an executable on PATH (plus the sbin dirs, where haproxy/nginx live), or undefined. */

@@ -48,7 +48,6 @@ export async function startHaproxy(mode, backendPort) {
   // HAProxy 2.x keeps client and server connections alive in http mode by default.
   const cfg = `global
   nbthread 1
-  maxconn 20000
 defaults
   mode ${mode}
   timeout connect 5s

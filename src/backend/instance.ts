@@ -68,8 +68,12 @@ export class Instance {
       env.PORT = String((sock.address as { port: number }).port);
     } else {
       env.SERVER_STARTER_PORT = `${formatAddress(sock.address)}=3`;
-      env.LISTEN_FDS = '1';
-      env.LISTEN_FDNAMES = 'hotproxy';
+      // A command that names the fd itself (gunicorn --bind fd://3) is not also told through
+      // LISTEN_FDS: gunicorn adds the systemd fds to its fd:// binds and opens fd 3 twice.
+      if (!spec.command.some((a) => /(^|=)fd:\/\/3$/.test(a))) {
+        env.LISTEN_FDS = '1';
+        env.LISTEN_FDNAMES = 'hotproxy';
+      }
     }
     let child: ChildProcess;
     try {

@@ -24,13 +24,19 @@ export async function openPrivateSocket(kind: BackendKind, runtimeDir: string, n
   if (kind === 'port-env') return { address: { host: '127.0.0.1', port: await freePort() }, fd: undefined, release() {} };
   const server = net.createServer();
   let address: Address;
+  let release = (): void => void server.close();
   if (kind === 'unix') {
     const path = join(runtimeDir, `${name}.sock`);
-    // Closing a unix server unlinks its path even though the child still listens on it:
-    // bind a temporary name and rename it, so the close unlinks a name nobody uses.
-    await listen(server, { path: `${path}.tmp` });
-    renameSync(`${path}.tmp`, path);
+    await listen(server, { path });
     address = { path };
+    // Closing a unix server unlinks its path, though the child still listens on it. Move the
+    // name aside for the close and back (synchronous, one tick): the socket keeps its real
+    // name, which is also what the app's getsockname() reports.
+    release = () => {
+      renameSync(path, `${path}.closing`);
+      server.close();
+      renameSync(`${path}.closing`, path);
+    };
   } else {
     await listen(server, { host: '127.0.0.1', port: 0 });
     address = { host: '127.0.0.1', port: (server.address() as net.AddressInfo).port };
@@ -39,7 +45,7 @@ export async function openPrivateSocket(kind: BackendKind, runtimeDir: string, n
   // O_NONBLOCK lives on the shared file description: libuv set it, and a blocking accept
   // loop (Perl, Python, C) would get EAGAIN and die. Node children set it back themselves.
   handle.setBlocking(true);
-  return { address, fd: handle.fd, release: () => server.close() };
+  return { address, fd: handle.fd, release };
 }
 
 function listen(server: net.Server, opts: net.ListenOptions): Promise<void> {

@@ -1,0 +1,81 @@
+// Turns the results object into the Markdown that is printed and saved as latest.md.
+
+/** Nearest-rank percentile; null for an empty list. */
+export function percentile(values, p) {
+  if (!values.length) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+const n0 = (v) => (v == null || Number.isNaN(v) ? '–' : Math.round(v).toLocaleString('en-US'));
+const n1 = (v) => (v == null || Number.isNaN(v) ? '–' : v.toFixed(1));
+const ms = (v) => (v == null || Number.isNaN(v) ? '–' : v < 10 ? `${v.toFixed(2)} ms` : `${v.toFixed(1)} ms`);
+
+function overheadTable(o) {
+  const out = [
+    '| Target | req/s | vs direct | p50 | p99 | proxy CPU µs/req | backend CPU µs/req | errors |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of o.rows) {
+    if (r.skipped) { out.push(`| ${r.name} | skipped: ${r.skipped} | | | | | | |`); continue; }
+    const proxy = r.direct ? `(backend) ${n1(r.backendCpuUsPerReq)}` : n1(r.proxyCpuUsPerReq);
+    const errs = r.errors + r.non2xx;
+    out.push(`| ${r.name} | ${n0(r.rps)} | ${r.vsDirect == null ? '–' : `${(r.vsDirect * 100).toFixed(0)}%`} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${proxy} | ${n1(r.backendCpuUsPerReq)} | ${errs} |`);
+  }
+  return out;
+}
+
+function stormTable(s) {
+  const out = [
+    '| Client | HUPs | deployed | gens (first→last) | requests | failed | swap latency p50 | swap latency max | client-reported errors |',
+    '|---|---:|---:|---|---:|---:|---:|---:|---|',
+  ];
+  for (const r of s.runs) {
+    const errs = Object.entries(r.errors).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none';
+    out.push(`| ${r.client === 'no-retry' ? 'no-retry keep-alive' : 'autocannon'} | ${r.hups} | ${r.deployed} | ${r.firstGen}→${r.lastGen} (${r.gensSeen} answered) | ${n0(r.requests)} | ${n0(r.failed)} | ${ms(r.swapP50Ms)} | ${ms(r.swapMaxMs)} | ${errs} |`);
+  }
+  return out;
+}
+
+export function renderMarkdown(res) {
+  const m = res.machine;
+  const o = res.overhead;
+  const lines = [
+    `# hotproxy benchmark (${res.quick ? 'quick' : 'full'})`,
+    '',
+    `${m.date} · ${m.cores} cores · ${m.cpuModel} · Node ${m.node} · ${m.platform}`,
+    '',
+    '## Proxy overhead',
+    '',
+    `Load: ${o.tool === 'wrk' ? 'wrk -t1' : 'autocannon (in-process, pipelining 1)'}, ${o.connections} keep-alive connections, ` +
+      `${o.warmS}s warm-up then ${o.measureS}s measured per target; one proxy worker/thread each; backend: bench/backend.js (12-byte body).`,
+    '',
+    ...overheadTable(o),
+    '',
+    'Proxy CPU µs/req = utime+stime of every proxy process (hotproxy: master + proxy workers; HAProxy/nginx: all their processes) during the measured window ÷ requests completed. ' +
+      'The direct row shows the backend\'s own CPU instead. hotproxy reaches its backend over a Unix socket, HAProxy/nginx over TCP 127.0.0.1. ' +
+      `Load generator, proxy and backend share the same ${m.cores} cores, so req/s is contention-bound; CPU per request is the portable number.`,
+  ];
+
+  const s = res.storm;
+  lines.push(
+    '',
+    '## Swap storm',
+    '',
+    `hotproxy http mode, backend test/fixtures/node-app.js, ${s.connections} keep-alive connections, ${s.hups} × SIGHUP about 1/s. ` +
+      'Swap latency = SIGHUP → first response from the new generation\'s pid seen by the client.',
+    '',
+    ...stormTable(s),
+    '',
+    'The no-retry client counts every request that did not return 200 (reset, refused, 5xx) and never resends. ' +
+      'autocannon reconnects and resends on its own; it is shown for its `errors`/`timeouts`/`non2xx` view of the same storm.',
+  );
+  for (const r of s.runs) {
+    if (r.deployErrors.length) lines.push('', `- ${r.client}: deploy failures: ${r.deployErrors.join('; ')}`);
+    if (r.swapsUnseen) lines.push('', `- ${r.client}: ${r.swapsUnseen} deploy(s) whose new pid never answered within 10 s`);
+    if (r.client === 'no-retry' && r.failed) {
+      lines.push('', `- no-retry failures, exact error strings: ${Object.entries(r.errors).map(([k, v]) => `\`${k}\` × ${v}`).join(', ')}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,70 @@
+// Benchmark entry: `node bench/run.js [--quick] [--without wrk,haproxy,nginx]`.
+// Writes bench/results/latest.json and latest.md and prints the Markdown. Every process it
+// starts is stopped on the way out, including on errors and Ctrl-C.
+import fs from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { runOverhead } from './overhead.js';
+import { runStorm } from './storm.js';
+import { pickTool } from './lib/loadgen.js';
+import { killAllSync, stopAll } from './lib/procs.js';
+import { renderMarkdown } from './lib/report.js';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+// --without simulates a machine lacking a tool, to exercise the fallbacks and skip notes.
+const wi = args.indexOf('--without');
+const without = wi >= 0 ? (args[wi + 1] ?? '').split(',').filter(Boolean) : [];
+const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
+
+const started = Date.now();
+const log = (msg) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}\n`);
+
+// Ctrl-C / kill: stop children in order (SIGTERM, then SIGKILL after a deadline), then exit.
+let stopping = false;
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    if (stopping) return;
+    stopping = true;
+    log(`${sig}: stopping every process started by the bench`);
+    stopAll(5_000).finally(() => process.exit(130));
+  });
+}
+// If the process exits any other way with children still tracked, do not leave them behind.
+process.on('exit', killAllSync);
+
+function machine() {
+  const cpus = os.cpus();
+  return {
+    cores: cpus.length,
+    cpuModel: cpus[0]?.model?.trim() ?? 'unknown',
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+    date: new Date().toISOString(),
+  };
+}
+
+async function main() {
+  const tool = pickTool(without);
+  log(`${quick ? 'quick' : 'full'} run, load generator: ${tool}`);
+  const result = { quick, machine: machine(), overhead: undefined, storm: undefined };
+  result.overhead = await runOverhead({ quick, tool, without, log });
+  result.storm = await runStorm({ quick, log });
+  result.elapsedS = (Date.now() - started) / 1000;
+
+  const md = renderMarkdown(result);
+  fs.mkdirSync(RESULTS, { recursive: true });
+  fs.writeFileSync(`${RESULTS}latest.json`, `${JSON.stringify(result, null, 2)}\n`);
+  fs.writeFileSync(`${RESULTS}latest.md`, md);
+  process.stdout.write(md);
+  log(`done in ${result.elapsedS.toFixed(1)}s; wrote bench/results/latest.{json,md}`);
+}
+
+try {
+  await main();
+} catch (err) {
+  process.exitCode = 1;
+  log(`failed: ${err.stack ?? err}`);
+} finally {
+  await stopAll(10_000);
+}

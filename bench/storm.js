@@ -42,7 +42,7 @@ async function stormOnce(client, hups, log) {
         } else {
           // Swap latency: HUP until the client got its first answer from the new generation.
           const seen = await firstAnswer(load, out.pids, 10_000);
-          swaps.push({ gen: out.gen, deployMs: out.ms, swapMs: seen === undefined ? null : seen - t0 });
+          swaps.push({ gen: out.gen, deployMs: out.ms, swapMs: seen === undefined ? null : Math.round((seen - t0) * 10) / 10 });
         }
         // About one HUP per second, never closer than 1 s apart.
         const rest = 1000 - (performance.now() - t0);

@@ -7,10 +7,13 @@ import net from 'node:net';
 import path from 'node:path';
 
 const tracked = new Set();
+// Set once the final cleanup began: a benchmark step still unwinding must not start more.
+let closing = false;
 
 /** A child process whose stdout is split into lines and whose stderr tail is kept for errors. */
 export class Proc {
   constructor(cmd, args, opts = {}) {
+    if (closing) throw new Error('bench is stopping');
     this.name = opts.name ?? path.basename(cmd);
     this.child = spawn(cmd, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.pid = this.child.pid;
@@ -73,6 +76,7 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Stops every process still running (used by the final cleanup and signal handlers). */
 export async function stopAll(graceMs = 10_000) {
+  closing = true;
   await Promise.all([...tracked].map((p) => p.stop(graceMs)));
 }
 

@@ -27,12 +27,12 @@ function overheadTable(o) {
 
 function stormTable(s) {
   const out = [
-    '| Client | HUPs | deployed | gens (first→last) | requests | failed | swap latency p50 | swap latency max | client-reported errors |',
-    '|---|---:|---:|---|---:|---:|---:|---:|---|',
+    '| Client | HUPs | deployed | gens (first→last) | requests | failed | swap latency p50 | swap latency max | deploy p50 | client-reported errors |',
+    '|---|---:|---:|---|---:|---:|---:|---:|---:|---|',
   ];
   for (const r of s.runs) {
     const errs = Object.entries(r.errors).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none';
-    out.push(`| ${r.client === 'no-retry' ? 'no-retry keep-alive' : 'autocannon'} | ${r.hups} | ${r.deployed} | ${r.firstGen}→${r.lastGen} (${r.gensSeen} answered) | ${n0(r.requests)} | ${n0(r.failed)} | ${ms(r.swapP50Ms)} | ${ms(r.swapMaxMs)} | ${errs} |`);
+    out.push(`| ${r.client === 'no-retry' ? 'no-retry keep-alive' : 'autocannon'} | ${r.hups} | ${r.deployed} | ${r.firstGen}→${r.lastGen} (${r.gensSeen} answered) | ${n0(r.requests)} | ${n0(r.failed)} | ${ms(r.swapP50Ms)} | ${ms(r.swapMaxMs)} | ${ms(r.deployP50Ms)} | ${errs} |`);
   }
   return out;
 }
@@ -63,7 +63,8 @@ export function renderMarkdown(res) {
     '## Swap storm',
     '',
     `hotproxy http mode, backend test/fixtures/node-app.js, ${s.connections} keep-alive connections, ${s.hups} × SIGHUP about 1/s. ` +
-      'Swap latency = SIGHUP → first response from the new generation\'s pid seen by the client.',
+      'Swap latency = SIGHUP → first response from the new generation\'s pid seen by the client; ' +
+      'deploy = hotproxy\'s own `Deployed` ms (start + health checks + switch).',
     '',
     ...stormTable(s),
     '',

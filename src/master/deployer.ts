@@ -26,26 +26,25 @@ export class Deployer {
 
   deploy(): Promise<DeployResult> {
     if (this.queued) return this.queued;
-    if (!this.running) return (this.running = this.runThenNext());
+    if (!this.running) return this.begin();
     this.queued = this.running.then(() => {
       this.queued = undefined;
-      return (this.running = this.runThenNext());
+      return this.begin();
     });
     return this.queued;
   }
 
-  private async runThenNext(): Promise<DeployResult> {
-    try {
-      return await this.run();
-    } finally {
-      if (!this.queued) this.running = undefined;
-    }
+  private begin(): Promise<DeployResult> {
+    const p: Promise<DeployResult> = this.run().finally(() => {
+      if (this.running === p) this.running = undefined;
+    });
+    return (this.running = p);
   }
 
   private async run(): Promise<DeployResult> {
     const { options } = this.ctx;
+    if (this.stopped) return { ok: false, gen: 0, error: 'hotproxy is stopping' };
     const green = new Generation(this.nextId++, this.ctx);
-    if (this.stopped) return { ok: false, gen: green.id, error: 'hotproxy is stopping' };
     const log = this.log.child({ gen: green.id });
     const t0 = Date.now();
     this.green = green;

@@ -1,5 +1,3 @@
-import type { Target } from '../ipc.js';
-
 /** A data plane for one mode. The worker drives it; the router and in-flight counts feed it. */
 export interface Engine {
   /** Serve on an inherited, bound listener fd. */

@@ -5,6 +5,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { parseListen } from './address.js';
 import { describe, HotproxyError, UsageError } from './errors.js';
 import { createLogger } from './log.js';
+import { runControl } from './control/client.js';
+import type { ControlCommand } from './control/protocol.js';
 import { Master } from './master/master.js';
 import { handleSignals } from './master/signals.js';
 import { parseCount, parseDuration, resolveOptions, type Options } from './options.js';
@@ -38,6 +40,9 @@ function program(): Command {
     .option('--ready-delay <duration>', 'healthy = still alive after this long (tcp mode default: 1s)', duration('--ready-delay'))
     .option('--runtime-dir <dir>', 'where the private runtime directory is created ($XDG_RUNTIME_DIR or the temp dir)')
     .option('--trust-proxy <cidr>', 'keep X-Forwarded-* from these peers (repeatable)', collect, [])
+    .option('--control <path>', 'control socket (default: control.sock in the runtime directory)')
+    .option('--pid-file <path>', 'write the master pid here once serving; removed at exit')
+    .option('--status-file <path>', "Server::Starter's status file: <generation>:<pid> lines")
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .addOption(new Option('--log-format <format>', 'log format').choices(['json', 'pretty', 'auto']).default('auto'))
     .passThroughOptions()
@@ -45,6 +50,9 @@ function program(): Command {
     .exitOverride()
     .configureOutput({ writeErr: () => {} })
     .addHelpText('after', `
+Control a running instance:
+  hotproxy reload | status [--json] | stop   [--pid-file F | --control S]
+
 Examples:
   hotproxy --listen 8888 -- node app.js
   hotproxy --listen 8888 --workers 2 -- python3 app.py
@@ -76,8 +84,40 @@ function parseArgs(argv: string[]): Options {
     headerTimeoutMs: f.headerTimeout, keepAliveTimeoutMs: f.keepaliveTimeout,
     healthPath: f.healthPath, healthIntervalMs: f.healthInterval, healthRise: f.healthRise,
     healthCmd: f.healthCmd, readyDelayMs: f.readyDelay, runtimeDir: f.runtimeDir,
-    trustProxy: f.trustProxy, logLevel: f.logLevel, logFormat: f.logFormat,
+    trustProxy: f.trustProxy, control: f.control, pidFile: f.pidFile, statusFile: f.statusFile,
+    logLevel: f.logLevel, logFormat: f.logFormat,
   });
+}
+
+const CONTROL_COMMANDS = new Set(['reload', 'status', 'stop']);
+
+function controlProgram(cmd: string): Command {
+  return new Command(`hotproxy ${cmd}`)
+    .description(`${cmd} a running hotproxy`)
+    .option('--control <path>', 'its control socket')
+    .option('--pid-file <path>', 'its pid file')
+    .option('--runtime-dir <dir>', 'where its runtime directory is, if it was started with --runtime-dir')
+    .option('--json', 'print the answer as JSON')
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} });
+}
+
+async function control(cmd: ControlCommand, argv: string[]): Promise<never> {
+  const p = controlProgram(cmd);
+  try {
+    p.parse(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError && err.exitCode === 0) process.exit(0);
+    die(new UsageError((err as Error).message.replace(/^error: /, '')));
+  }
+  const f = p.opts();
+  try {
+    const { code, out } = await runControl(cmd, { control: f.control, pidFile: f.pidFile, runtimeDir: f.runtimeDir, json: f.json });
+    process.stdout.write(`${out}\n`);
+    process.exit(code);
+  } catch (err) {
+    die(err);
+  }
 }
 
 function die(err: unknown): never {
@@ -88,6 +128,8 @@ function die(err: unknown): never {
 }
 
 async function main(): Promise<void> {
+  const sub = process.argv[2];
+  if (sub !== undefined && CONTROL_COMMANDS.has(sub)) await control(sub as ControlCommand, process.argv.slice(3));
   let options: Options;
   try {
     options = parseArgs(process.argv);
@@ -110,6 +152,8 @@ async function main(): Promise<void> {
     if (stopRequested) return; // a stop signal during start-up: the signal handler exits
     die(err);
   }
+  // Serving. A stop through the control socket ends the process too.
+  void master.stopped.then(() => process.exit(0));
 }
 
 void main();

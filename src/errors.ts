@@ -11,7 +11,8 @@ export type ErrorCode =
   | 'E_NO_ROUTE'
   | 'E_UPSTREAM'
   | 'E_UPSTREAM_TIMEOUT'
-  | 'E_STOPPING';
+  | 'E_STOPPING'
+  | 'E_CONTROL';
 
 export class HotproxyError extends Error {
   /** Exit status the CLI uses when this error ends the process: 2 = usage, 1 = runtime. */

@@ -38,9 +38,19 @@ export type ToWorker =
   | { t: 'drain'; gen: number }
   /** The drain deadline passed: cut whatever `gen` still has open. */
   | { t: 'cut'; gen: number }
-  | { t: 'stop'; timeoutMs: number };
+  | { t: 'stop'; timeoutMs: number }
+  | { t: 'stats'; seq: number };
 
 export type FromWorker =
   | { t: 'ready' }
   | { t: 'routed'; seq: number }
-  | { t: 'drained'; gen: number };
+  | { t: 'drained'; gen: number }
+  | { t: 'stats'; seq: number; stats: WorkerStats };
+
+/** What only a worker can see, for `hotproxy status`. */
+export interface WorkerStats {
+  /** Requests (http) or connections (tcp, WebSocket) in flight, by generation. */
+  inflight: Record<number, number>;
+  /** Open client connections. */
+  connections: number;
+}

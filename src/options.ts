@@ -29,6 +29,12 @@ export interface Options {
   /** Parent of the private runtime directory (sockets); default $XDG_RUNTIME_DIR or the temp dir. */
   runtimeDir?: string;
   trustProxy: string[];
+  /** Control socket path; default: control.sock in the runtime directory. */
+  control?: string;
+  /** Written once serving (atomically), removed at exit. */
+  pidFile?: string;
+  /** Server::Starter's `<generation>:<pid>` lines, kept current. */
+  statusFile?: string;
   logLevel: string;
   logFormat: LogFormat;
 }

@@ -18,9 +18,10 @@ describe('programmatic API', () => {
       expect(result.ok).toBe(true);
       const second = (await (await fetch(`http://127.0.0.1:${port}/`)).json()) as { gen: number };
       expect(second.gen).toBe(2);
-      const { active, workers } = master.status();
+      const status = await master.status();
+      const active = status.generations.find((g) => g.state === 'active');
       expect(active?.gen).toBe(2);
-      const pids = [...active!.pids, ...workers];
+      const pids = [...active!.pids, ...status.workers.map((w) => w.pid)];
       await master.stop();
       expect(master.state).toBe('stopped');
       await waitFor(() => pids.every((p) => !isAlive(p)), 'processes to exit');

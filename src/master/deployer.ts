@@ -1,6 +1,7 @@
 // The deploy sequence, in one place: start green → wait healthy → switch → drain blue.
 // Invariant: at most one green exists at a time. A deploy requested while one runs is
 // coalesced: exactly one more runs after it, however many requests arrive meanwhile.
+import { EventEmitter } from 'node:events';
 import { describe } from '../errors.js';
 import type { Logger } from '../log.js';
 import { Generation, type GenerationContext } from './generation.js';
@@ -10,17 +11,19 @@ export type DeployResult =
   | { ok: true; gen: number; pids: number[]; ms: number }
   | { ok: false; gen: number; error: string };
 
-export class Deployer {
+/** Emits `change` whenever the set of running generations or their pids changes. */
+export class Deployer extends EventEmitter<{ change: [] }> {
   active: Generation | undefined;
   readonly draining = new Set<Generation>();
   private nextId = 1;
   private running: Promise<DeployResult> | undefined;
   private queued: Promise<DeployResult> | undefined;
-  private green: Generation | undefined;
+  green: Generation | undefined;
   private stopped = false;
   private log: Logger;
 
   constructor(private ctx: GenerationContext, private workers: ProxyWorkers) {
+    super();
     this.log = ctx.log.child({ component: 'deployer' });
   }
 
@@ -81,6 +84,7 @@ export class Deployer {
   private async publish(gen: Generation): Promise<void> {
     if (this.active !== gen) return;
     await this.workers.setRoute(gen.id, gen.targets());
+    this.emit('change');
   }
 
   private async drain(blue: Generation): Promise<void> {
@@ -94,6 +98,7 @@ export class Deployer {
     await blue.stop(drainTimeoutMs);
     this.draining.delete(blue);
     log.info({ pids: blue.pids }, 'Drained');
+    this.emit('change');
   }
 
   /** Cancels a deploy in progress and stops every generation. */

@@ -56,6 +56,14 @@ export class Generation extends EventEmitter<{ targets: [] }> {
     return this.slots.map((s) => s.instance?.pid ?? -1).filter((p) => p > 0);
   }
 
+  get size(): number {
+    return this.slots.length;
+  }
+
+  get healthyCount(): number {
+    return this.slots.filter((s) => s.healthy).length;
+  }
+
   targets(): Target[] {
     return this.slots
       .filter((s) => s.healthy && s.instance)

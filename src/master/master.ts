@@ -5,8 +5,14 @@ import { checkCommand } from '../backend/command.js';
 import type { Logger } from '../log.js';
 import type { Options } from '../options.js';
 import { formatAddress, type Address } from '../address.js';
+import { symlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { Reaper } from '../backend/reaper.js';
+import { CONTROL_SOCKET, type ControlRequest, type ControlResponse } from '../control/protocol.js';
+import { ControlServer } from '../control/server.js';
 import { Deployer, type DeployResult } from './deployer.js';
+import { claimPidFile, removeQuietly, statusFileContent, writeAtomic } from './files.js';
+import { collectStatus, type Status } from './status.js';
 import { bindListeners, type Listener } from './listeners.js';
 import { ProxyWorkers } from './proxy-workers.js';
 import { createRuntimeDir, removeRuntimeDir } from './runtime-dir.js';
@@ -21,6 +27,11 @@ export class Master {
   private deployer: Deployer | undefined;
   private stopping: Promise<void> | undefined;
   private reaper: Reaper | undefined;
+  private control: ControlServer | undefined;
+  private readonly startedAt = Date.now();
+  private resolveStopped!: () => void;
+  /** Resolves once stopped, however the stop was asked for (signal, control, API). */
+  readonly stopped = new Promise<void>((resolve) => (this.resolveStopped = resolve));
   private log: Logger;
 
   constructor(readonly options: Options, private rootLog: Logger) {
@@ -39,8 +50,10 @@ export class Master {
     this.setState('starting');
     try {
       checkCommand(o.command[0]!);
+      if (o.pidFile) claimPidFile(o.pidFile);
       this.runtimeDir = createRuntimeDir(o.runtimeDir);
       this.listeners = await bindListeners(o.listen);
+      await this.openControl(this.runtimeDir);
       this.workers = new ProxyWorkers({
         count: o.proxyWorkers,
         fds: this.listeners.map((l) => l.fd),
@@ -63,8 +76,11 @@ export class Master {
       }, this.workers);
       const first = await this.deployer.deploy();
       if (!first.ok) throw new DeployError(`the first generation did not start: ${first.error}`);
+      this.deployer.on('change', () => this.writeStatusFile());
+      this.writeStatusFile();
+      if (o.pidFile) writeAtomic(o.pidFile, `${process.pid}\n`);
       this.setState('running');
-      this.log.info({ gen: first.gen, pids: first.pids, listen: this.addresses.map(formatAddress) }, 'Ready');
+      this.log.info({ gen: first.gen, pids: first.pids, listen: this.addresses.map(formatAddress), control: this.control?.path }, 'Ready');
     } catch (err) {
       await this.stop();
       throw err;
@@ -84,14 +100,46 @@ export class Master {
     return this.deployer.deploy();
   }
 
-  status(): { state: MasterState; active?: { gen: number; pids: number[] }; draining: Array<{ gen: number; pids: number[] }>; workers: number[] } {
-    const a = this.deployer?.active;
-    return {
-      state: this.state,
-      active: a && { gen: a.id, pids: a.pids },
-      draining: [...(this.deployer?.draining ?? [])].map((g) => ({ gen: g.id, pids: g.pids })),
-      workers: this.workers?.pids ?? [],
-    };
+  async status(): Promise<Status> {
+    const d = this.deployer;
+    const gens = [d?.green, d?.active, ...(d?.draining ?? [])].filter((g) => g !== undefined);
+    return collectStatus({
+      pid: process.pid, state: this.state, mode: this.options.mode,
+      listen: this.addresses.map(formatAddress), uptimeMs: Date.now() - this.startedAt,
+      deploying: d?.green !== undefined,
+    }, gens, this.workers);
+  }
+
+  private async openControl(runtimeDir: string): Promise<void> {
+    const path = this.options.control ?? join(runtimeDir, CONTROL_SOCKET);
+    this.control = await ControlServer.open(path, (req) => this.command(req), this.rootLog);
+    // Found by pid (hotproxy status --pid-file) even when it lives elsewhere.
+    if (this.options.control) symlinkSync(path, join(runtimeDir, CONTROL_SOCKET));
+  }
+
+  private async command(req: ControlRequest): Promise<ControlResponse> {
+    switch (req.cmd) {
+      case 'status':
+        return { ok: true, ...(await this.status()) };
+      case 'reload': {
+        const r = await this.reload();
+        return r.ok ? { ...r } : { ...r, ok: false, error: r.error };
+      }
+      case 'stop':
+        // Answer now; the client waits for this pid to exit.
+        void this.stop();
+        return { ok: true, pid: process.pid };
+      default:
+        return { ok: false, error: `unknown command "${String((req as { cmd: unknown }).cmd)}"` };
+    }
+  }
+
+  private writeStatusFile(): void {
+    const file = this.options.statusFile;
+    const d = this.deployer;
+    if (!file || !d) return;
+    const gens = [d.active, ...d.draining].filter((g) => g !== undefined);
+    writeAtomic(file, statusFileContent(gens.map((g) => ({ gen: g.id, pids: g.pids }))));
   }
 
   /** Stop accepting, let in-flight requests finish, stop backends, clean up. Idempotent. */
@@ -114,15 +162,22 @@ export class Master {
       this.log.error({ err: describe(err) }, 'Error while stopping');
     }
     this.reaper?.close();
+    this.control?.close();
+    removeQuietly(o.pidFile);
+    removeQuietly(o.statusFile);
     if (this.runtimeDir) removeRuntimeDir(this.runtimeDir);
     this.setState('stopped');
     this.log.info('Stopped');
+    this.resolveStopped();
   }
 
   /** A second Ctrl-C: SIGKILL everything now. */
   kill(): void {
     this.workers?.kill();
     this.deployer?.kill();
+    this.control?.close();
+    removeQuietly(this.options.pidFile);
+    removeQuietly(this.options.statusFile);
     if (this.runtimeDir) removeRuntimeDir(this.runtimeDir);
   }
 }

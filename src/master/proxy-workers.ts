@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Backoff } from '../backoff.js';
 import { WorkerError } from '../errors.js';
-import type { FromWorker, Route, Target, ToWorker, WorkerConfig } from '../ipc.js';
+import type { FromWorker, Route, Target, ToWorker, WorkerConfig, WorkerStats } from '../ipc.js';
 import type { Logger } from '../log.js';
 
 const WORKER_PATH = fileURLToPath(new URL('../proxy/worker.js', import.meta.url));
@@ -57,6 +57,7 @@ export class ProxyWorkers {
   private backoffs: Backoff[];
   private route: Route = { seq: 0, gen: null, targets: [] };
   private stopping = false;
+  private statsSeq = 0;
   private log: Logger;
 
   constructor(private opts: ProxyWorkersOptions) {
@@ -135,6 +136,22 @@ export class ProxyWorkers {
     if (results.every(Boolean)) return true;
     for (const w of live) w.send({ t: 'cut', gen });
     return false;
+  }
+
+  /** Each live worker's view: in-flight work by generation and open connections. */
+  async stats(): Promise<Array<{ worker: number; pid: number; stats?: WorkerStats }>> {
+    const seq = ++this.statsSeq;
+    return Promise.all(this.live().map(async (w) => {
+      let stats: WorkerStats | undefined;
+      const got = w.waitFor((m) => {
+        if (m.t !== 'stats' || m.seq !== seq) return false;
+        stats = m.stats;
+        return true;
+      }, 2_000);
+      w.send({ t: 'stats', seq });
+      await got;
+      return { worker: w.index, pid: w.child.pid!, stats };
+    }));
   }
 
   /** Workers stop accepting, finish in-flight requests (up to `timeoutMs`) and exit. */

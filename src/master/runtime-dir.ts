@@ -10,7 +10,8 @@ import { RuntimeDirError, describe } from '../errors.js';
 export function createRuntimeDir(parent = process.env.XDG_RUNTIME_DIR || tmpdir()): string {
   let dir: string;
   try {
-    dir = mkdtempSync(join(parent, 'hotproxy-'));
+    // The master's pid in the name lets `hotproxy status --pid-file` find its control socket.
+    dir = mkdtempSync(join(parent, `hotproxy-${process.pid}-`));
   } catch (err) {
     throw new RuntimeDirError(`cannot create a runtime directory in ${parent}: ${describe(err)}`);
   }

@@ -8,6 +8,8 @@ export interface Engine {
   drain(gen: number): Promise<void>;
   /** The drain deadline passed: cut everything `gen` still has open. */
   cut(gen: number): void;
+  /** Open client connections. */
+  connections(): Promise<number>;
   /** Stop accepting, finish what is in flight (at most `timeoutMs`), close everything. */
   stop(timeoutMs: number): Promise<void>;
 }

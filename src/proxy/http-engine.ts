@@ -151,6 +151,11 @@ export class HttpEngine implements Engine {
     }
   }
 
+  async connections(): Promise<number> {
+    const counts = await Promise.all(this.servers.map((s) => new Promise<number>((resolve) => s.getConnections((_, n) => resolve(n ?? 0)))));
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
   async stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
     // Stop accepting only: http.Server#close would also close idle keep-alive connections at

@@ -21,6 +21,10 @@ export class Inflight {
     return this.counts.get(gen) ?? 0;
   }
 
+  byGen(): Record<number, number> {
+    return Object.fromEntries(this.counts);
+  }
+
   total(): number {
     let n = 0;
     for (const c of this.counts.values()) n += c;

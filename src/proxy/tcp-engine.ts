@@ -70,6 +70,11 @@ export class TcpEngine implements Engine {
     this.tunnels.cut(gen);
   }
 
+  async connections(): Promise<number> {
+    const counts = await Promise.all(this.servers.map((s) => new Promise<number>((resolve) => s.getConnections((_, n) => resolve(n ?? 0)))));
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
   async stop(timeoutMs: number): Promise<void> {
     for (const s of this.servers) s.close();
     this.router.close();

@@ -60,6 +60,10 @@ process.on('message', (msg: ToWorker) => {
     case 'stop':
       void stop(msg.timeoutMs);
       return;
+    case 'stats':
+      void (engine?.connections() ?? Promise.resolve(0)).then((connections) =>
+        send({ t: 'stats', seq: msg.seq, stats: { inflight: inflight.byGen(), connections } }));
+      return;
   }
 });
 

@@ -1,0 +1,10 @@
+// The control socket speaks newline-delimited JSON: one request, one response.
+export type ControlCommand = 'status' | 'reload' | 'stop';
+
+export interface ControlRequest {
+  cmd: ControlCommand;
+}
+
+export type ControlResponse = ({ ok: true } | { ok: false; error: string }) & Record<string, unknown>;
+
+export const CONTROL_SOCKET = 'control.sock';

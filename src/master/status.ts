@@ -1,0 +1,49 @@
+// What `hotproxy status` shows: listeners, generations with pids, health and age, and what
+// each proxy worker has in flight and open.
+import type { Generation } from './generation.js';
+import type { ProxyWorkers } from './proxy-workers.js';
+
+export interface GenerationStatus {
+  gen: number;
+  state: string;
+  pids: number[];
+  healthy: number;
+  size: number;
+  ageMs: number;
+  inflight: number;
+}
+
+export interface WorkerStatus {
+  worker: number;
+  pid: number;
+  connections: number | null;
+  inflight: number | null;
+}
+
+export interface Status {
+  pid: number;
+  state: string;
+  mode: string;
+  listen: string[];
+  uptimeMs: number;
+  deploying: boolean;
+  generations: GenerationStatus[];
+  workers: WorkerStatus[];
+}
+
+export async function collectStatus(base: Omit<Status, 'generations' | 'workers'>, gens: Generation[], workers: ProxyWorkers | undefined): Promise<Status> {
+  const stats = (await workers?.stats()) ?? [];
+  const inflightOf = (gen: number): number => stats.reduce((n, w) => n + (w.stats?.inflight[gen] ?? 0), 0);
+  return {
+    ...base,
+    generations: gens.map((g) => ({
+      gen: g.id, state: g.state, pids: g.pids, healthy: g.healthyCount, size: g.size,
+      ageMs: Date.now() - g.startedAt, inflight: inflightOf(g.id),
+    })),
+    workers: stats.map((w) => ({
+      worker: w.worker, pid: w.pid,
+      connections: w.stats?.connections ?? null,
+      inflight: w.stats ? Object.values(w.stats.inflight).reduce((a, b) => a + b, 0) : null,
+    })),
+  };
+}

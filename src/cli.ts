@@ -30,6 +30,7 @@ function program(): Command {
     .option('--proxy-workers <n>', 'proxy worker processes', count('--proxy-workers'))
     .option('--deploy-timeout <duration>', 'how long a new generation may take to become healthy (30s)', duration('--deploy-timeout'))
     .option('--drain-timeout <duration>', 'how long in-flight requests may take, and then the exit after SIGTERM (30s)', duration('--drain-timeout'))
+    .option('--upgrade-timeout <duration>', 'how long new proxy workers may take to be ready in an upgrade (30s)', duration('--upgrade-timeout'))
     .option('--queue-timeout <duration>', 'how long a request waits for a healthy backend before 503 (10s)', duration('--queue-timeout'))
     .option('--header-timeout <duration>', 'how long a client may take to send request headers (30s)', duration('--header-timeout'))
     .option('--keepalive-timeout <duration>', 'idle time before the proxy closes a client connection (65s)', duration('--keepalive-timeout'))
@@ -51,13 +52,14 @@ function program(): Command {
     .configureOutput({ writeErr: () => {} })
     .addHelpText('after', `
 Control a running instance:
-  hotproxy reload | status [--json] | stop   [--pid-file F | --control S]
+  hotproxy reload | upgrade | status [--json] | stop   [--pid-file F | --control S]
 
 Examples:
   hotproxy --listen 8888 -- node app.js
   hotproxy --listen 8888 --workers 2 -- python3 app.py
   hotproxy --listen 5432 --mode tcp -- ./my-tcp-server
   kill -HUP <pid>     deploy a new generation; no request fails
+  kill -USR2 <pid>    replace the proxy workers with the code on disk; connections move
   kill -TERM <pid>    drain and stop`);
 }
 
@@ -80,7 +82,7 @@ function parseArgs(argv: string[]): Options {
     listen: (f.listen as string[]).map(parseListen),
     command: cmd.args,
     mode: f.mode, backend: f.backend, workers: f.workers, proxyWorkers: f.proxyWorkers,
-    deployTimeoutMs: f.deployTimeout, drainTimeoutMs: f.drainTimeout, queueTimeoutMs: f.queueTimeout,
+    deployTimeoutMs: f.deployTimeout, drainTimeoutMs: f.drainTimeout, upgradeTimeoutMs: f.upgradeTimeout, queueTimeoutMs: f.queueTimeout,
     headerTimeoutMs: f.headerTimeout, keepAliveTimeoutMs: f.keepaliveTimeout,
     healthPath: f.healthPath, healthIntervalMs: f.healthInterval, healthRise: f.healthRise,
     healthCmd: f.healthCmd, readyDelayMs: f.readyDelay, runtimeDir: f.runtimeDir,
@@ -89,7 +91,7 @@ function parseArgs(argv: string[]): Options {
   });
 }
 
-const CONTROL_COMMANDS = new Set(['reload', 'status', 'stop']);
+const CONTROL_COMMANDS = new Set(['reload', 'upgrade', 'status', 'stop']);
 
 function controlProgram(cmd: string): Command {
   return new Command(`hotproxy ${cmd}`)

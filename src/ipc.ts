@@ -39,12 +39,18 @@ export type ToWorker =
   /** The drain deadline passed: cut whatever `gen` still has open. */
   | { t: 'cut'; gen: number }
   | { t: 'stop'; timeoutMs: number }
-  | { t: 'stats'; seq: number };
+  | { t: 'stats'; seq: number }
+  /** Replaced by a new worker: stop accepting, hand open connections over, then exit. */
+  | { t: 'retire'; timeoutMs: number }
+  /** An open client connection handed over from a retiring worker (the handle rides along). */
+  | { t: 'conn' };
 
 export type FromWorker =
   | { t: 'ready' }
   | { t: 'routed'; seq: number }
   | { t: 'drained'; gen: number }
+  /** A connection handed to the master for a new worker (the handle rides along). */
+  | { t: 'conn' }
   | { t: 'stats'; seq: number; stats: WorkerStats };
 
 /** What only a worker can see, for `hotproxy status`. */

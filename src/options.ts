@@ -17,6 +17,8 @@ export interface Options {
   proxyWorkers: number;
   deployTimeoutMs: number;
   drainTimeoutMs: number;
+  /** How long new proxy workers may take to be ready in an upgrade. */
+  upgradeTimeoutMs: number;
   queueTimeoutMs: number;
   headerTimeoutMs: number;
   keepAliveTimeoutMs: number;
@@ -46,6 +48,7 @@ export const defaults = {
   proxyWorkers: 1,
   deployTimeoutMs: 30_000,
   drainTimeoutMs: 30_000,
+  upgradeTimeoutMs: 30_000,
   queueTimeoutMs: 10_000,
   headerTimeoutMs: 30_000,
   // Longer than common client idle timeouts, so the client, not the proxy, closes idle
@@ -75,7 +78,7 @@ export function resolveOptions(input: OptionsInput): Options {
   positiveInt('--proxy-workers', o.proxyWorkers);
   positiveInt('--health-rise', o.healthRise);
   for (const [flag, v] of [
-    ['--deploy-timeout', o.deployTimeoutMs], ['--drain-timeout', o.drainTimeoutMs],
+    ['--deploy-timeout', o.deployTimeoutMs], ['--drain-timeout', o.drainTimeoutMs], ['--upgrade-timeout', o.upgradeTimeoutMs],
     ['--queue-timeout', o.queueTimeoutMs], ['--header-timeout', o.headerTimeoutMs],
     ['--keepalive-timeout', o.keepAliveTimeoutMs], ['--health-interval', o.healthIntervalMs],
   ] as const) {

@@ -90,6 +90,8 @@ export async function runControl(cmd: ControlCommand, opts: ControlOptions): Pro
       return { code: 0, out: formatStatus(res as unknown as Status) };
     case 'reload':
       return { code: 0, out: `deployed generation ${res.gen} (pids ${(res.pids as number[]).join(', ')}) in ${res.ms} ms` };
+    case 'upgrade':
+      return { code: 0, out: `upgraded proxy workers (pids ${(res.pids as number[]).join(', ')}) in ${res.ms} ms` };
     case 'stop': {
       const pid = res.pid as number;
       const deadline = Date.now() + (opts.timeoutMs ?? 120_000);

@@ -1,5 +1,5 @@
 // The control socket speaks newline-delimited JSON: one request, one response.
-export type ControlCommand = 'status' | 'reload' | 'stop';
+export type ControlCommand = 'status' | 'reload' | 'upgrade' | 'stop';
 
 export interface ControlRequest {
   cmd: ControlCommand;

@@ -37,6 +37,11 @@ export class Deployer extends EventEmitter<{ change: [] }> {
     return this.queued;
   }
 
+  /** Resolves once no deploy is running or queued. */
+  async settled(): Promise<void> {
+    for (let p = this.queued ?? this.running; p; p = this.queued ?? this.running) await p.catch(() => {});
+  }
+
   private begin(): Promise<DeployResult> {
     const p: Promise<DeployResult> = this.run().finally(() => {
       if (this.running === p) this.running = undefined;

@@ -14,7 +14,7 @@ import { Deployer, type DeployResult } from './deployer.js';
 import { claimPidFile, removeQuietly, statusFileContent, writeAtomic } from './files.js';
 import { collectStatus, type Status } from './status.js';
 import { bindListeners, type Listener } from './listeners.js';
-import { ProxyWorkers } from './proxy-workers.js';
+import { ProxyWorkers, type UpgradeResult } from './proxy-workers.js';
 import { createRuntimeDir, removeRuntimeDir } from './runtime-dir.js';
 
 export type MasterState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -28,6 +28,7 @@ export class Master {
   private stopping: Promise<void> | undefined;
   private reaper: Reaper | undefined;
   private control: ControlServer | undefined;
+  private upgrading: Promise<UpgradeResult> | undefined;
   private readonly startedAt = Date.now();
   private resolveStopped!: () => void;
   /** Resolves once stopped, however the stop was asked for (signal, control, API). */
@@ -92,12 +93,35 @@ export class Master {
     return this.listeners.map((l) => l.address);
   }
 
-  /** A new generation (HUP). Coalesced with one in progress. */
-  reload(): Promise<DeployResult> {
-    if (!this.deployer || this.state !== 'running') {
-      return Promise.resolve({ ok: false, gen: 0, error: `hotproxy is ${this.state}` });
-    }
+  /** A new generation (HUP). Coalesced with one in progress; waits for an upgrade. */
+  async reload(): Promise<DeployResult> {
+    if (!this.deployer || this.state !== 'running') return { ok: false, gen: 0, error: `hotproxy is ${this.state}` };
+    await this.upgrading;
     return this.deployer.deploy();
+  }
+
+  /**
+   * New proxy workers from the code on disk (USR2). One upgrade at a time: a second one is
+   * refused, named; a deploy in progress finishes first, and deploys asked for meanwhile wait.
+   */
+  upgrade(): Promise<UpgradeResult> {
+    const { workers, deployer } = this;
+    if (!workers || !deployer || this.state !== 'running') return Promise.resolve({ ok: false, error: `hotproxy is ${this.state}` });
+    if (this.upgrading) {
+      const error = 'an upgrade is already in progress';
+      this.log.warn({ err: error }, 'Upgrade refused');
+      return Promise.resolve({ ok: false, error });
+    }
+    const run = async (): Promise<UpgradeResult> => {
+      await deployer.settled();
+      const before = workers.pids;
+      this.log.info({ workers: before }, 'Upgrading');
+      const r = await workers.upgrade(this.options.upgradeTimeoutMs, this.options.drainTimeoutMs);
+      if (r.ok) this.log.info({ workers: r.pids, previous: before, ms: r.ms }, 'Upgraded');
+      else this.log.error({ err: r.error }, 'Upgrade failed; the current proxy workers keep serving');
+      return r;
+    };
+    return (this.upgrading = run().finally(() => (this.upgrading = undefined)));
   }
 
   async status(): Promise<Status> {
@@ -121,10 +145,10 @@ export class Master {
     switch (req.cmd) {
       case 'status':
         return { ok: true, ...(await this.status()) };
-      case 'reload': {
-        const r = await this.reload();
-        return r.ok ? { ...r } : { ...r, ok: false, error: r.error };
-      }
+      case 'reload':
+        return { ...(await this.reload()) };
+      case 'upgrade':
+        return { ...(await this.upgrade()) };
       case 'stop':
         // Answer now; the client waits for this pid to exit.
         void this.stop();

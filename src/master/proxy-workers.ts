@@ -45,6 +45,8 @@ class ProxyWorker {
   }
 }
 
+export type UpgradeResult = { ok: true; pids: number[]; ms: number } | { ok: false; error: string };
+
 export interface ProxyWorkersOptions {
   count: number;
   fds: number[];
@@ -54,6 +56,11 @@ export interface ProxyWorkersOptions {
 
 export class ProxyWorkers {
   private workers: Array<ProxyWorker | undefined>;
+  /** Started by an upgrade, not serving yet: they get routes too, so none starts stale. */
+  private pending: ProxyWorker[] = [];
+  /** Replaced by an upgrade: finishing and handing over their connections. */
+  private retiring = new Set<ProxyWorker>();
+  private relayNext = 0;
   private backoffs: Backoff[];
   private route: Route = { seq: 0, gen: null, targets: [] };
   private stopping = false;
@@ -66,6 +73,7 @@ export class ProxyWorkers {
     this.log = opts.log.child({ component: 'master' });
   }
 
+  /** Pids of the serving workers. */
   get pids(): number[] {
     return this.workers.filter((w) => w?.alive).map((w) => w!.child.pid!);
   }
@@ -75,31 +83,84 @@ export class ProxyWorkers {
     if (results.some((ok) => !ok)) throw new WorkerError('a proxy worker did not start');
   }
 
-  private async spawn(index: number): Promise<boolean> {
+  /** Starts a worker and resolves once it is ready (or with why it is not). */
+  private launch(index: number, timeoutMs: number): { w: ProxyWorker; ready: Promise<string | undefined> } {
     const { fds, config } = this.opts;
     const child = spawn(process.execPath, [WORKER_PATH], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds],
     });
     const w = new ProxyWorker(index, child);
-    this.workers[index] = w;
     child.on('error', () => {});
+    child.on('message', (m: FromWorker, handle: unknown) => { if (m.t === 'conn') this.relay(handle); });
     void w.exited.then(() => this.onExit(w));
-    const ready = w.waitFor((m) => m.t === 'ready', READY_TIMEOUT_MS);
+    const ready = w.waitFor((m) => m.t === 'ready', timeoutMs).then((ok) => {
+      if (ok) return undefined;
+      const why = w.alive ? `not ready within ${timeoutMs} ms` : `exited (${child.exitCode ?? child.signalCode}) before it was ready`;
+      child.kill('SIGKILL');
+      return `proxy worker ${child.pid} ${why}`;
+    });
     w.send({
       t: 'config',
       config: { ...config, index, fds: fds.map((_, k) => FIRST_LISTENER_FD + k) },
       route: this.route,
     });
-    if (!(await ready)) {
-      child.kill('SIGKILL');
-      return false;
-    }
+    return { w, ready };
+  }
+
+  private async spawn(index: number): Promise<boolean> {
+    const { w, ready } = this.launch(index, READY_TIMEOUT_MS);
+    this.workers[index] = w;
+    if ((await ready) !== undefined) return false;
     this.backoffs[index]!.up();
-    this.log.info({ worker: index, workerPid: child.pid }, 'Proxy worker ready');
+    this.log.info({ worker: index, workerPid: w.child.pid }, 'Proxy worker ready');
     return true;
   }
 
+  /**
+   * Replaces every worker with a new one started from the code on disk now. The old ones
+   * keep serving until all new ones are ready; if one is not, the new ones are killed and
+   * nothing changed. Then the old ones hand their connections over and exit.
+   */
+  async upgrade(timeoutMs: number, drainTimeoutMs: number): Promise<UpgradeResult> {
+    const t0 = Date.now();
+    const fresh = this.workers.map((_, i) => this.launch(i, timeoutMs));
+    this.pending = fresh.map((f) => f.w);
+    const failures = (await Promise.all(fresh.map((f) => f.ready))).filter((r) => r !== undefined);
+    this.pending = [];
+    if (failures.length > 0) {
+      for (const f of fresh) f.w.child.kill('SIGKILL');
+      await Promise.all(fresh.map((f) => f.w.exited));
+      return { ok: false, error: failures[0]! };
+    }
+    const old = this.workers.filter((w): w is ProxyWorker => w !== undefined && w.alive);
+    this.workers = fresh.map((f) => f.w);
+    for (const [i, f] of fresh.entries()) {
+      this.backoffs[i]!.up();
+      this.log.info({ worker: i, workerPid: f.w.child.pid }, 'Proxy worker ready');
+    }
+    for (const w of old) {
+      this.retiring.add(w);
+      w.send({ t: 'retire', timeoutMs: drainTimeoutMs });
+      const timer = setTimeout(() => w.child.kill('SIGKILL'), drainTimeoutMs + 5_000);
+      void w.exited.then(() => clearTimeout(timer));
+    }
+    return { ok: true, pids: this.pids, ms: Date.now() - t0 };
+  }
+
+  /** A connection a retiring worker handed over goes to a serving one. */
+  private relay(handle: unknown): void {
+    const h = handle as { close(): void };
+    const serving = this.workers.filter((w): w is ProxyWorker => w !== undefined && w.alive);
+    if (serving.length === 0) return h.close();
+    const to = serving[this.relayNext++ % serving.length]!;
+    to.child.send({ t: 'conn' } satisfies ToWorker, handle as never, { keepOpen: true }, () => h.close());
+  }
+
   private onExit(w: ProxyWorker): void {
+    if (this.retiring.delete(w)) {
+      this.log.info({ worker: w.index, workerPid: w.child.pid }, 'Proxy worker retired');
+      return;
+    }
     if (this.stopping || this.workers[w.index] !== w) return;
     this.workers[w.index] = undefined;
     const delay = this.backoffs[w.index]!.take();
@@ -171,7 +232,9 @@ export class ProxyWorkers {
     for (const w of this.live()) w.child.kill('SIGKILL');
   }
 
+  /** Everyone who may hold a route: serving, starting for an upgrade, retiring. */
   private live(): ProxyWorker[] {
-    return this.workers.filter((w): w is ProxyWorker => w !== undefined && w.alive);
+    const all = [...this.workers, ...this.pending, ...this.retiring];
+    return all.filter((w): w is ProxyWorker => w !== undefined && w.alive);
   }
 }

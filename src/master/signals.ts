@@ -1,4 +1,5 @@
-// Signals of the master: HUP deploys, TERM/INT stop gracefully, a second TERM/INT kills.
+// Signals of the master: HUP deploys, USR2 upgrades the proxy workers, TERM/INT stop
+// gracefully, a second TERM/INT kills.
 import { describe } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Master } from './master.js';
@@ -9,6 +10,10 @@ export function handleSignals(master: Master, log: Logger, onStopped: (code: num
   const hup = (): void => {
     l.info({ signal: 'SIGHUP' }, 'Reload requested');
     master.reload().catch((err) => l.error({ err: describe(err) }, 'Reload failed'));
+  };
+  const usr2 = (): void => {
+    l.info({ signal: 'SIGUSR2' }, 'Upgrade requested');
+    master.upgrade().catch((err) => l.error({ err: describe(err) }, 'Upgrade failed'));
   };
   const term = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -22,10 +27,12 @@ export function handleSignals(master: Master, log: Logger, onStopped: (code: num
     master.stop().then(() => onStopped(0), () => onStopped(1));
   };
   process.on('SIGHUP', hup);
+  process.on('SIGUSR2', usr2);
   process.on('SIGTERM', term);
   process.on('SIGINT', term);
   return () => {
     process.off('SIGHUP', hup);
+    process.off('SIGUSR2', usr2);
     process.off('SIGTERM', term);
     process.off('SIGINT', term);
   };

@@ -3,14 +3,25 @@ export interface Engine {
   /** Serve on an inherited, bound listener fd. */
   listen(fd: number): Promise<void>;
   /** The route changed: forget upstream state of targets that left the active generation. */
-  retire(alive: Set<string>, gen: number | null): void;
+  forget(alive: Set<string>, gen: number | null): void;
   /** Resolves once `gen` has nothing in flight here and no upstream connections are kept. */
   drain(gen: number): Promise<void>;
   /** The drain deadline passed: cut everything `gen` still has open. */
   cut(gen: number): void;
+  /** Serve a client connection a retiring worker handed over (a raw TCP or pipe handle). */
+  adopt(handle: unknown): void;
+  /**
+   * This worker is being replaced: stop accepting; pass each open keep-alive connection to
+   * `handOff` at a request boundary; let the rest (in-flight, tunnels) finish until `timeoutMs`,
+   * then cut them. Resolves when nothing is left.
+   */
+  retire(timeoutMs: number, handOff: HandOff): Promise<void>;
   /** Open client connections. */
   connections(): Promise<number>;
   /** Stop accepting, finish what is in flight (at most `timeoutMs`), close everything. */
   stop(timeoutMs: number): Promise<void>;
 }
 
+
+/** Sends a connection's handle away; resolves once it is on its way (then close the local copy). */
+export type HandOff = (handle: unknown) => Promise<void>;

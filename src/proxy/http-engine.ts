@@ -8,7 +8,8 @@ import type { Logger } from '../log.js';
 import type { Target, WorkerConfig } from '../ipc.js';
 import { formatAddress, isPath } from '../address.js';
 import { trustList } from '../options.js';
-import type { Engine } from './engine.js';
+import type { Engine, HandOff } from './engine.js';
+import { Handover } from './handover.js';
 import type { Inflight } from './inflight.js';
 import type { Router } from './router.js';
 import { requestHeaders, responseHeaders } from './headers.js';
@@ -29,11 +30,13 @@ export class HttpEngine implements Engine {
   private servers: http.Server[] = [];
   private upstreams = new Map<string, Upstream>();
   private tunnels: Tunnels;
+  private handover: Handover;
   private trusted: BlockList | undefined;
   stopping = false;
 
   constructor(readonly router: Router, readonly inflight: Inflight, readonly cfg: WorkerConfig, readonly log: Logger) {
     this.tunnels = new Tunnels(inflight);
+    this.handover = new Handover(this.servers);
     this.trusted = cfg.trustProxy.length ? trustList(cfg.trustProxy) : undefined;
   }
 
@@ -41,7 +44,11 @@ export class HttpEngine implements Engine {
     const server = http.createServer((req, res) => this.request(req, res));
     server.keepAliveTimeout = this.cfg.keepAliveTimeoutMs;
     server.headersTimeout = this.cfg.headerTimeoutMs;
-    server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.upgrade(req, socket, head));
+    server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      this.handover.forget(socket);
+      this.upgrade(req, socket, head);
+    });
+    this.handover.track(server);
     this.servers.push(server);
     return new Promise((resolve, reject) => server.once('error', reject).listen({ fd }, resolve));
   }
@@ -123,7 +130,7 @@ export class HttpEngine implements Engine {
     });
   }
 
-  retire(alive: Set<string>, gen: number | null): void {
+  forget(alive: Set<string>, gen: number | null): void {
     // Instances of the active generation that left the route (they crashed): drop their pools
     // once idle. Older generations are closed by drain().
     for (const [id, u] of this.upstreams) {
@@ -152,8 +159,22 @@ export class HttpEngine implements Engine {
   }
 
   async connections(): Promise<number> {
-    const counts = await Promise.all(this.servers.map((s) => new Promise<number>((resolve) => s.getConnections((_, n) => resolve(n ?? 0)))));
-    return counts.reduce((a, b) => a + b, 0);
+    return this.handover.size + this.tunnels.size;
+  }
+
+  adopt(handle: unknown): void {
+    this.handover.adopt(handle, this.cfg.keepAliveTimeoutMs);
+  }
+
+  async retire(timeoutMs: number, handOff: HandOff): Promise<void> {
+    // Stop accepting; the listener stays open in the master and the new workers.
+    for (const s of this.servers) net.Server.prototype.close.call(s);
+    const deadline = Date.now() + timeoutMs;
+    const left = await this.handover.retire(handOff, timeoutMs);
+    this.log.info({ handedOver: this.handover.handed, left }, 'Connections handed over');
+    // What could not move (tunnels, requests still running) finishes here or is cut.
+    await waitUntil(() => this.handover.size === 0 && this.inflight.total() === 0, Math.max(0, deadline - Date.now()));
+    await this.stop(0);
   }
 
   async stop(timeoutMs: number): Promise<void> {

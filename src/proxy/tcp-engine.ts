@@ -60,7 +60,7 @@ export class TcpEngine implements Engine {
     });
   }
 
-  retire(): void {}
+  forget(): void {}
 
   drain(gen: number): Promise<void> {
     return this.inflight.whenIdle(gen);
@@ -68,6 +68,15 @@ export class TcpEngine implements Engine {
 
   cut(gen: number): void {
     this.tunnels.cut(gen);
+  }
+
+  /** tcp mode never hands connections over: they stay until they close or are cut. */
+  adopt(handle: unknown): void {
+    (handle as { close?: () => void }).close?.();
+  }
+
+  retire(timeoutMs: number): Promise<void> {
+    return this.stop(timeoutMs);
   }
 
   async connections(): Promise<number> {

@@ -33,6 +33,12 @@ export class Tunnels {
     upstream.pipe(client);
   }
 
+  get size(): number {
+    let n = 0;
+    for (const set of this.byGen.values()) n += set.size;
+    return n;
+  }
+
   cut(gen: number): void {
     for (const s of this.byGen.get(gen) ?? []) s.destroy();
   }

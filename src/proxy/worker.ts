@@ -36,7 +36,20 @@ async function stop(timeoutMs: number): Promise<void> {
   process.exit(0);
 }
 
-process.on('message', (msg: ToWorker) => {
+/** Hands a connection to the master, which passes it on to a new worker. */
+function handOff(handle: unknown): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (!process.connected) return reject(new Error('master is gone'));
+    process.send!({ t: 'conn' } satisfies FromWorker, handle as never, { keepOpen: true }, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+async function retire(timeoutMs: number): Promise<void> {
+  if (engine) await engine.retire(timeoutMs, handOff);
+  process.exit(0);
+}
+
+process.on('message', (msg: ToWorker, handle?: unknown) => {
   switch (msg.t) {
     case 'config':
       router.set(msg.route);
@@ -47,7 +60,7 @@ process.on('message', (msg: ToWorker) => {
       return;
     case 'route': {
       router.set(msg.route);
-      engine?.retire(new Set(msg.route.targets.map((t) => t.id)), msg.route.gen);
+      engine?.forget(new Set(msg.route.targets.map((t) => t.id)), msg.route.gen);
       send({ t: 'routed', seq: msg.route.seq });
       return;
     }
@@ -59,6 +72,13 @@ process.on('message', (msg: ToWorker) => {
       return;
     case 'stop':
       void stop(msg.timeoutMs);
+      return;
+    case 'retire':
+      void retire(msg.timeoutMs);
+      return;
+    case 'conn':
+      if (engine) engine.adopt(handle);
+      else (handle as { close?: () => void } | undefined)?.close?.();
       return;
     case 'stats':
       void (engine?.connections() ?? Promise.resolve(0)).then((connections) =>

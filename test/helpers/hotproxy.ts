@@ -82,6 +82,23 @@ export class Hotproxy {
     try { process.kill(this.pid, sig); } catch { /* exited a moment ago */ }
   }
 
+  /** Sends USR2 and resolves with the outcome (Upgraded / Upgrade failed). */
+  async upgrade(): Promise<LogLine> {
+    const before = this.logs.length;
+    this.signal('SIGUSR2');
+    return waitFor(
+      () => this.logs.slice(before).find((l) => l.msg === 'Upgraded' || l.msg.startsWith('Upgrade failed')),
+      'upgrade outcome', 40_000,
+    );
+  }
+
+  /** Pids of the proxy workers serving now. */
+  workerPids(): number[] {
+    const up = this.logs.filter((l) => l.msg === 'Upgraded').pop();
+    if (up) return up.workers as number[];
+    return this.logs.filter((l) => l.msg === 'Proxy worker ready').map((l) => l.workerPid as number);
+  }
+
   /** Sends HUP and resolves with the outcome of the deploy it caused (Deployed / Deploy failed). */
   async reload(): Promise<LogLine> {
     const before = this.logs.length;
@@ -102,13 +119,15 @@ const running = new Set<Hotproxy>();
 
 export interface StartOptions {
   env?: NodeJS.ProcessEnv;
+  /** Another copy of the built CLI (to change its code on disk before an upgrade). */
+  cli?: string;
   /** Don't wait for Ready (for start-up failure tests). */
   noWait?: boolean;
 }
 
 export async function startHotproxy(args: string[], command: string[] = NODE_APP, opts: StartOptions = {}): Promise<Hotproxy> {
   const hasListen = args.some((a) => a === '--listen' || a === '-l');
-  const argv = [CLI, ...(hasListen ? [] : ['--listen', '127.0.0.1:0']), '--log-format', 'json', ...args, '--', ...command];
+  const argv = [opts.cli ?? CLI, ...(hasListen ? [] : ['--listen', '127.0.0.1:0']), '--log-format', 'json', ...args, '--', ...command];
   const proc = spawn(process.execPath, argv, {
     cwd: ROOT,
     env: { ...process.env, ...opts.env },

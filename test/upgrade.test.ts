@@ -1,0 +1,129 @@
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CLI, ROOT, expectNothingLeft, startHotproxy } from './helpers/hotproxy.js';
+import { Load } from './helpers/load.js';
+import { isAlive, waitFor } from './helpers/wait.js';
+
+/** A second install of the built hotproxy, whose code a test can break before an upgrade. */
+function copyInstall(): { cli: string; dir: string; breakWorker(code: string): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'hp-install-'));
+  cpSync(`${ROOT}dist`, join(dir, 'dist'), { recursive: true });
+  cpSync(`${ROOT}package.json`, join(dir, 'package.json'));
+  symlinkSync(`${ROOT}node_modules`, join(dir, 'node_modules'));
+  return { cli: join(dir, 'dist/cli.js'), dir, breakWorker: (code) => writeFileSync(join(dir, 'dist/proxy/worker.js'), code) };
+}
+
+function ctl(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, ...args], { cwd: ROOT });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('exit', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+describe('proxy upgrades', () => {
+  it('20 upgrades under keep-alive load fail no request; the master and backends stay, workers change', async () => {
+    const hp = await startHotproxy(['--proxy-workers', '2']);
+    const backends = hp.activePids();
+    const load = new Load(hp.url, 20);
+    await waitFor(() => load.result.ok > 100, 'load to warm up');
+    const seen = new Set(hp.workerPids());
+    for (let i = 0; i < 20; i++) {
+      const t0 = Date.now();
+      const outcome = await hp.upgrade();
+      expect(outcome.msg).toBe('Upgraded');
+      for (const pid of outcome.workers as number[]) {
+        expect(seen.has(pid)).toBe(false);
+        seen.add(pid);
+      }
+      const ok = load.result.ok;
+      await waitFor(() => load.result.ok > ok + 50, 'traffic after the upgrade');
+      await waitFor(() => Date.now() - t0 >= 1000, 'the next second');
+    }
+    const result = await load.stop();
+    expect(result.errors).toEqual([]);
+    expect(result.failed).toBe(0);
+    expect(hp.activePids()).toEqual(backends);
+    expect(backends.every(isAlive)).toBe(true);
+    // Connections moved rather than being closed: the retiring workers handed them over.
+    const handed = hp.logs.filter((l) => l.msg === 'Connections handed over').reduce((n, l) => n + (l.handedOver as number), 0);
+    expect(handed).toBeGreaterThanOrEqual(20 * 10);
+    expect(await hp.stop()).toBe(0);
+    await expectNothingLeft(hp);
+  });
+
+  it('an idle keep-alive connection opened before an upgrade is served after it, without a reset', async () => {
+    const hp = await startHotproxy([]);
+    const [oldWorker] = hp.workerPids();
+    const sock = net.connect(hp.port, '127.0.0.1');
+    let buf = '';
+    sock.on('data', (d) => (buf += d));
+    const closed = new Promise((r) => sock.once('close', r));
+    sock.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor(() => buf.includes('"gen":1'), 'first response');
+    await hp.upgrade();
+    // The old worker is gone, so whoever answers next on this socket is the new one.
+    await waitFor(() => !isAlive(oldWorker!), 'old worker to exit');
+    sock.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor(() => buf.split('HTTP/1.1 200').length === 3, 'second response on the same connection');
+    expect(sock.destroyed).toBe(false);
+    sock.destroy();
+    await closed;
+    await hp.stop();
+  });
+
+  for (const [what, code, reason] of [
+    ['crashes at start', 'process.exit(3);\n', /exited \(3\) before it was ready/],
+    ['never signals ready', 'setInterval(() => {}, 1000);\nprocess.on("message", () => {});\n', /not ready within 1000 ms/],
+  ] as const) {
+    it(`a new worker that ${what} leaves the old ones serving and upgrade exits non-zero`, async () => {
+      const install = copyInstall();
+      try {
+        const hp = await startHotproxy(['--upgrade-timeout', '1s', '--pid-file', join(install.dir, 'hp.pid')], undefined, { cli: install.cli });
+        const workers = hp.workerPids();
+        const load = new Load(hp.url, 10);
+        await waitFor(() => load.result.ok > 50, 'load to start');
+        install.breakWorker(code);
+        const r = await ctl(['upgrade', '--pid-file', join(install.dir, 'hp.pid')]);
+        expect(r.status).toBe(1);
+        expect(r.stderr.trim()).toMatch(/^hotproxy: upgrade failed: proxy worker \d+ /);
+        expect(r.stderr).toMatch(reason);
+        const ok = load.result.ok;
+        await waitFor(() => load.result.ok > ok + 50, 'the old workers to keep serving');
+        const result = await load.stop();
+        expect(result.failed).toBe(0);
+        expect(workers.every(isAlive)).toBe(true);
+        expect(await hp.stop()).toBe(0);
+      } finally {
+        rmSync(install.dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it('a second upgrade while one runs is refused with a reason', async () => {
+    // The first upgrade's new worker never gets ready, which holds the upgrade open.
+    const install = copyInstall();
+    try {
+      const hp = await startHotproxy(['--upgrade-timeout', '2s'], undefined, { cli: install.cli });
+      install.breakWorker('setInterval(() => {}, 1000);\nprocess.on("message", () => {});\n');
+      hp.signal('SIGUSR2');
+      await hp.waitForLog('Upgrading');
+      hp.signal('SIGUSR2');
+      const refused = await hp.waitForLog('Upgrade refused');
+      expect(refused.err).toBe('an upgrade is already in progress');
+      const first = await hp.waitForLog('Upgrade failed; the current proxy workers keep serving');
+      expect(String(first.err)).toMatch(/not ready within 2000 ms/);
+      expect((await fetch(hp.url)).status).toBe(200);
+      await hp.stop();
+    } finally {
+      rmSync(install.dir, { recursive: true, force: true });
+    }
+  });
+});

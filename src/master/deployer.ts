@@ -2,6 +2,7 @@
 // Invariant: at most one green exists at a time. A deploy requested while one runs is
 // coalesced: exactly one more runs after it, however many requests arrive meanwhile.
 import { EventEmitter } from 'node:events';
+import { Coalescer } from '../coalescer.js';
 import { describe } from '../errors.js';
 import type { Logger } from '../log.js';
 import { Generation, type GenerationContext } from './generation.js';
@@ -16,8 +17,7 @@ export class Deployer extends EventEmitter<{ change: [] }> {
   active: Generation | undefined;
   readonly draining = new Set<Generation>();
   private nextId = 1;
-  private running: Promise<DeployResult> | undefined;
-  private queued: Promise<DeployResult> | undefined;
+  private runs = new Coalescer(() => this.run());
   green: Generation | undefined;
   private stopped = false;
   private log: Logger;
@@ -28,25 +28,12 @@ export class Deployer extends EventEmitter<{ change: [] }> {
   }
 
   deploy(): Promise<DeployResult> {
-    if (this.queued) return this.queued;
-    if (!this.running) return this.begin();
-    this.queued = this.running.then(() => {
-      this.queued = undefined;
-      return this.begin();
-    });
-    return this.queued;
+    return this.runs.request();
   }
 
   /** Resolves once no deploy is running or queued. */
-  async settled(): Promise<void> {
-    for (let p = this.queued ?? this.running; p; p = this.queued ?? this.running) await p.catch(() => {});
-  }
-
-  private begin(): Promise<DeployResult> {
-    const p: Promise<DeployResult> = this.run().finally(() => {
-      if (this.running === p) this.running = undefined;
-    });
-    return (this.running = p);
+  settled(): Promise<void> {
+    return this.runs.settled();
   }
 
   private async run(): Promise<DeployResult> {
@@ -116,7 +103,7 @@ export class Deployer extends EventEmitter<{ change: [] }> {
       this.active?.stop(drainTimeoutMs),
       ...[...this.draining].map((g) => g.stop(drainTimeoutMs)),
     ]);
-    await this.running?.catch(() => {});
+    await this.runs.settled();
   }
 
   kill(): void {

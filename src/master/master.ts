@@ -1,5 +1,6 @@
 // The master: the one stable process users signal. It owns the public listeners, the proxy
 // workers and the backend generations, and forwards no traffic itself.
+import { Coalescer } from '../coalescer.js';
 import { describe, DeployError } from '../errors.js';
 import { checkCommand } from '../backend/command.js';
 import type { Logger } from '../log.js';
@@ -28,7 +29,7 @@ export class Master {
   private stopping: Promise<void> | undefined;
   private reaper: Reaper | undefined;
   private control: ControlServer | undefined;
-  private upgrading: Promise<UpgradeResult> | undefined;
+  private upgrades = new Coalescer(() => this.runUpgrade());
   private readonly startedAt = Date.now();
   private resolveStopped!: () => void;
   /** Resolves once stopped, however the stop was asked for (signal, control, API). */
@@ -93,35 +94,31 @@ export class Master {
     return this.listeners.map((l) => l.address);
   }
 
-  /** A new generation (HUP). Coalesced with one in progress; waits for an upgrade. */
+  /** A new generation (HUP). Coalesced with one in progress; an upgrade in progress goes first. */
   async reload(): Promise<DeployResult> {
     if (!this.deployer || this.state !== 'running') return { ok: false, gen: 0, error: `hotproxy is ${this.state}` };
-    await this.upgrading;
+    if (this.upgrades.busy) await this.upgrades.settled();
     return this.deployer.deploy();
   }
 
   /**
-   * New proxy workers from the code on disk (USR2). One upgrade at a time: a second one is
-   * refused, named; a deploy in progress finishes first, and deploys asked for meanwhile wait.
+   * New proxy workers from the code on disk (USR2). Coalesced like deploys: asked for during
+   * one, exactly one more runs after it. Never at the same time as a deploy.
    */
   upgrade(): Promise<UpgradeResult> {
-    const { workers, deployer } = this;
-    if (!workers || !deployer || this.state !== 'running') return Promise.resolve({ ok: false, error: `hotproxy is ${this.state}` });
-    if (this.upgrading) {
-      const error = 'an upgrade is already in progress';
-      this.log.warn({ err: error }, 'Upgrade refused');
-      return Promise.resolve({ ok: false, error });
-    }
-    const run = async (): Promise<UpgradeResult> => {
-      await deployer.settled();
-      const before = workers.pids;
-      this.log.info({ workers: before }, 'Upgrading');
-      const r = await workers.upgrade(this.options.upgradeTimeoutMs, this.options.drainTimeoutMs);
-      if (r.ok) this.log.info({ workers: r.pids, previous: before, ms: r.ms }, 'Upgraded');
-      else this.log.error({ err: r.error }, 'Upgrade failed; the current proxy workers keep serving');
-      return r;
-    };
-    return (this.upgrading = run().finally(() => (this.upgrading = undefined)));
+    if (!this.workers || !this.deployer || this.state !== 'running') return Promise.resolve({ ok: false, error: `hotproxy is ${this.state}` });
+    return this.upgrades.request();
+  }
+
+  private async runUpgrade(): Promise<UpgradeResult> {
+    const workers = this.workers!;
+    await this.deployer!.settled();
+    const before = workers.pids;
+    this.log.info({ workers: before }, 'Upgrading');
+    const r = await workers.upgrade(this.options.upgradeTimeoutMs, this.options.drainTimeoutMs);
+    if (r.ok) this.log.info({ workers: r.pids, previous: before, ms: r.ms }, 'Upgraded');
+    else this.log.error({ err: r.error }, 'Upgrade failed; the current proxy workers keep serving');
+    return r;
   }
 
   async status(): Promise<Status> {

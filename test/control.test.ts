@@ -1,37 +1,26 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CLI, ROOT, expectNothingLeft, fixture, startHotproxy } from './helpers/hotproxy.js';
+import { CLI, expectNothingLeft, fixture, startHotproxy, runCli } from './helpers/hotproxy.js';
 import { waitFor } from './helpers/wait.js';
 
 let dir: string;
 beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'hp-control-test-')); });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Runs `hotproxy <cmd> …` as a deploy script would, without blocking the test's event loop. */
-function ctl(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args], { cwd: ROOT });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('exit', (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 describe('control commands', () => {
   it('reload exits 0 once green serves, and status shows generations, pids and in-flight requests', async () => {
     const hp = await startHotproxy(['--runtime-dir', dir]);
-    const r = await ctl(['reload', '--runtime-dir', dir]);
+    const r = await runCli(['reload', '--runtime-dir', dir]);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^deployed generation 2 \(pids \d+\) in \d+ ms/);
     const slow = fetch(`${hp.url}/slow?ms=1500`);
     await hp.waitForLog('slow request started');
-    const s = await ctl(['status', '--runtime-dir', dir, '--json']);
+    const s = await runCli(['status', '--runtime-dir', dir, '--json']);
     expect(s.status).toBe(0);
     const status = JSON.parse(s.stdout);
     expect(status.pid).toBe(hp.pid);
@@ -40,7 +29,7 @@ describe('control commands', () => {
     expect(status.workers).toHaveLength(1);
     expect(status.workers[0].connections).toBeGreaterThanOrEqual(1);
     expect((await slow).status).toBe(200);
-    const text = await ctl(['status', '--runtime-dir', dir]);
+    const text = await runCli(['status', '--runtime-dir', dir]);
     expect(text.stdout).toMatch(/generation 2 {2}active/);
     await hp.stop();
   });
@@ -49,7 +38,7 @@ describe('control commands', () => {
     const hp = await startHotproxy(['--runtime-dir', dir, '--deploy-timeout', '800ms'], ['node', fixture('node-app.js')], {
       env: { APP_FAIL_FROM_GEN: '2', APP_FAIL_MODE: 'unhealthy' },
     });
-    const r = await ctl(['reload', '--runtime-dir', dir]);
+    const r = await runCli(['reload', '--runtime-dir', dir]);
     expect(r.status).toBe(1);
     expect(r.stderr.trim()).toMatch(/^hotproxy: reload failed: backend \d+ not healthy within 800 ms: GET \/ answered 503$/);
     expect((await fetch(hp.url)).status).toBe(200);
@@ -63,9 +52,9 @@ describe('control commands', () => {
     expect(readFileSync(pidFile, 'utf8')).toBe(`${hp.pid}\n`);
     const pids = hp.activePids().sort((a, b) => a - b);
     expect(readFileSync(statusFile, 'utf8')).toBe(pids.map((p) => `1:${p}\n`).join(''));
-    await ctl(['reload', '--pid-file', pidFile]);
+    await runCli(['reload', '--pid-file', pidFile]);
     await waitFor(() => readFileSync(statusFile, 'utf8').startsWith('2:'), 'status file to show generation 2 only');
-    const r = await ctl(['stop', '--pid-file', pidFile]);
+    const r = await runCli(['stop', '--pid-file', pidFile]);
     expect(r.status).toBe(0);
     expect(r.stdout.trim()).toBe(`stopped hotproxy ${hp.pid}`);
     expect(await hp.exited).toBe(0);
@@ -83,12 +72,12 @@ describe('control commands', () => {
   });
 
   it('without an instance, or with two, the command says what to do', async () => {
-    const none = await ctl(['status', '--runtime-dir', dir]);
+    const none = await runCli(['status', '--runtime-dir', dir]);
     expect(none.status).toBe(1);
     expect(none.stderr).toMatch(/^hotproxy: no running hotproxy found in .*: name one with --control or --pid-file\n$/);
     await startHotproxy(['--runtime-dir', dir]);
     await startHotproxy(['--runtime-dir', dir]);
-    const two = await ctl(['status', '--runtime-dir', dir]);
+    const two = await runCli(['status', '--runtime-dir', dir]);
     expect(two.status).toBe(2);
     expect(two.stderr).toMatch(/2 hotproxy instances are running/);
   });

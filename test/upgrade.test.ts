@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { CLI, ROOT, expectNothingLeft, fixture, startHotproxy } from './helpers/hotproxy.js';
+import { CLI, ROOT, expectNothingLeft, fixture, startHotproxy, runCli } from './helpers/hotproxy.js';
 import { Load } from './helpers/load.js';
 import { isAlive, waitFor } from './helpers/wait.js';
 
@@ -18,16 +17,6 @@ function copyInstall(): { cli: string; dir: string; breakWorker(code: string): v
   return { cli: join(dir, 'dist/cli.js'), dir, breakWorker: (code) => writeFileSync(join(dir, 'dist/proxy/worker.js'), code) };
 }
 
-function ctl(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args], { cwd: ROOT });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('exit', (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 describe('proxy upgrades', () => {
   it('20 upgrades under keep-alive load fail no request; the master and backends stay, workers change', async () => {
@@ -97,7 +86,7 @@ describe('proxy upgrades', () => {
         const load = new Load(hp.url, 10);
         await waitFor(() => load.result.ok > 50, 'load to start');
         install.breakWorker(code);
-        const r = await ctl(['upgrade', '--pid-file', join(install.dir, 'hp.pid')]);
+        const r = await runCli(['upgrade', '--pid-file', join(install.dir, 'hp.pid')]);
         expect(r.status).toBe(1);
         expect(r.stderr.trim()).toMatch(/^hotproxy: upgrade failed: proxy worker \d+ /);
         expect(r.stderr).toMatch(reason);

@@ -83,13 +83,8 @@ export class Hotproxy {
   }
 
   /** Sends USR2 and resolves with the outcome (Upgraded / Upgrade failed). */
-  async upgrade(): Promise<LogLine> {
-    const before = this.logs.length;
-    this.signal('SIGUSR2');
-    return waitFor(
-      () => this.logs.slice(before).find((l) => l.msg === 'Upgraded' || l.msg.startsWith('Upgrade failed')),
-      'upgrade outcome', 40_000,
-    );
+  upgrade(): Promise<LogLine> {
+    return this.signalForOutcome('SIGUSR2', 'Upgraded', 'Upgrade failed');
   }
 
   /** Pids of the proxy workers serving now. */
@@ -100,12 +95,16 @@ export class Hotproxy {
   }
 
   /** Sends HUP and resolves with the outcome of the deploy it caused (Deployed / Deploy failed). */
-  async reload(): Promise<LogLine> {
+  reload(): Promise<LogLine> {
+    return this.signalForOutcome('SIGHUP', 'Deployed', 'Deploy failed');
+  }
+
+  private signalForOutcome(sig: NodeJS.Signals, success: string, failure: string): Promise<LogLine> {
     const before = this.logs.length;
-    this.signal('SIGHUP');
+    this.signal(sig);
     return waitFor(
-      () => this.logs.slice(before).find((l) => l.msg === 'Deployed' || l.msg.startsWith('Deploy failed')),
-      'deploy outcome', 40_000,
+      () => this.logs.slice(before).find((l) => l.msg === success || l.msg.startsWith(failure)),
+      `outcome of ${sig}`, 40_000,
     );
   }
 
@@ -142,6 +141,18 @@ export async function startHotproxy(args: string[], command: string[] = NODE_APP
   const listen = (ready.listen as string[])[0]!;
   hp.port = Number(listen.slice(listen.lastIndexOf(':') + 1));
   return hp;
+}
+
+/** Runs the CLI as a deploy script would (`hotproxy reload …`), without blocking the event loop. */
+export function runCli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, ...args], { cwd: ROOT });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('exit', (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 /** Kills whatever a test left running and fails the test if anything survives. */

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { runOverhead } from './overhead.js';
-import { runStorm } from './storm.js';
+import { runStorm, SWAP_STORM, UPGRADE_STORM } from './storm.js';
 import { pickTool } from './lib/loadgen.js';
 import { killAllSync, stopAll } from './lib/procs.js';
 import { renderMarkdown } from './lib/report.js';
@@ -47,9 +47,10 @@ function machine() {
 async function main() {
   const tool = pickTool(without);
   log(`${quick ? 'quick' : 'full'} run, load generator: ${tool}`);
-  const result = { quick, machine: machine(), overhead: undefined, storm: undefined };
+  const result = { quick, machine: machine(), overhead: undefined, storm: undefined, upgradeStorm: undefined };
   result.overhead = await runOverhead({ quick, tool, without, log });
-  result.storm = await runStorm({ quick, log });
+  result.storm = await runStorm(SWAP_STORM, { quick, log });
+  result.upgradeStorm = await runStorm(UPGRADE_STORM, { quick, log });
   result.elapsedS = (Date.now() - started) / 1000;
 
   const md = renderMarkdown(result);

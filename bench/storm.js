@@ -1,6 +1,9 @@
-// Swap storm: keep-alive load while hotproxy deploys a new generation about once a second.
-// Run twice — with the no-retry client, which counts every request that fails, and with
-// autocannon, to show what a typical load tool reports for the same storm.
+// Storms: keep-alive load while hotproxy is signalled about once a second — SIGHUP (swap storm:
+// a new backend generation each time) or SIGUSR2 (upgrade storm: new proxy worker processes).
+// Each storm runs twice — with the no-retry client, which counts every request that fails, and
+// with autocannon, to show what a typical load tool reports for the same storm.
+// One loop drives both; a storm kind says which signal, which log line ends one round, what to
+// record per round and how to summarise, so the two stay comparable round for round.
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { startHotproxy } from './lib/hotproxy.js';
@@ -12,54 +15,26 @@ import { percentile } from './lib/report.js';
 const NODE_APP = fileURLToPath(new URL('../test/fixtures/node-app.js', import.meta.url));
 const CONNECTIONS = 20;
 
-export async function runStorm({ quick, log = () => {} }) {
-  const hups = quick ? 5 : 20;
-  const runs = [];
-  for (const client of ['no-retry', 'autocannon']) {
-    log(`storm: ${client} client, ${hups} HUPs`);
-    runs.push(await stormOnce(client, hups, log));
-  }
-  return { hups, connections: CONNECTIONS, runs };
-}
-
-async function stormOnce(client, hups, log) {
-  const hp = await startHotproxy([], [process.execPath, NODE_APP]);
-  try {
-    const firstGen = hp.logs.find((l) => l.msg === 'Ready').gen;
-    const load = client === 'no-retry' ? new NoRetryLoad(hp.url, CONNECTIONS) : new AutocannonLoad(hp.url, CONNECTIONS);
-    const swaps = [];
-    let stats;
-    try {
-      await sleep(1000); // every connection open and busy before the first swap
-      for (let i = 0; i < hups; i++) {
-        const from = hp.logs.length;
-        const t0 = performance.now();
-        hp.hup();
-        const out = await hp.waitForLog((l) => l.msg === 'Deployed' || String(l.msg).startsWith('Deploy failed'), 40_000, from);
-        if (out.msg !== 'Deployed') {
-          swaps.push({ gen: out.gen, error: out.err ?? out.msg });
-          log(`storm: gen ${out.gen}: ${out.msg} ${out.err ?? ''}`);
-        } else {
-          // Swap latency: HUP until the client got its first answer from the new generation.
-          const seen = await firstAnswer(load, out.pids, 10_000);
-          swaps.push({ gen: out.gen, deployMs: out.ms, swapMs: seen === undefined ? null : Math.round((seen - t0) * 10) / 10 });
-        }
-        // About one HUP per second, never closer than 1 s apart.
-        const rest = 1000 - (performance.now() - t0);
-        if (rest > 0) await sleep(rest);
-      }
-      await sleep(1000); // the last old generation drains under load too
-    } finally {
-      stats = await load.stop();
-    }
+export const SWAP_STORM = {
+  name: 'swap',
+  signal: 'SIGHUP',
+  countKey: 'hups',
+  proxyWorkers: 1,
+  done: (l) => l.msg === 'Deployed',
+  failed: (l) => String(l.msg).startsWith('Deploy failed'),
+  async round({ out, ok, t0, load }) {
+    if (!ok) return { gen: out.gen, error: out.err ?? out.msg };
+    // Swap latency: HUP until the client got its first answer from the new generation.
+    const seen = await firstAnswer(load, out.pids, 10_000);
+    return { gen: out.gen, deployMs: out.ms, swapMs: seen === undefined ? null : Math.round((seen - t0) * 10) / 10 };
+  },
+  summarise({ ready, rounds: swaps, stats }) {
     const ok = swaps.filter((s) => s.swapMs != null).map((s) => s.swapMs);
     const gens = Object.keys(stats.byGen).map(Number);
     return {
-      client,
-      hups,
       deployed: swaps.filter((s) => !s.error).length,
       deployErrors: swaps.filter((s) => s.error).map((s) => `gen ${s.gen}: ${s.error}`),
-      firstGen,
+      firstGen: ready.gen,
       lastGen: Math.max(...gens),
       gensSeen: gens.length,
       ...stats,
@@ -69,6 +44,102 @@ async function stormOnce(client, hups, log) {
       deployP50Ms: percentile(swaps.filter((s) => !s.error).map((s) => s.deployMs), 50),
       swaps,
     };
+  },
+};
+
+export const UPGRADE_STORM = {
+  name: 'upgrade',
+  signal: 'SIGUSR2',
+  countKey: 'upgrades',
+  // More than one worker, so handing connections over between workers is actually exercised.
+  proxyWorkers: 2,
+  done: (l) => l.msg === 'Upgraded',
+  // Also matches the bare "Upgrade failed" the signal handler logs if upgrade() throws.
+  failed: (l) => String(l.msg).startsWith('Upgrade failed'),
+  round({ out, ok, t0 }) {
+    const wallMs = Math.round((performance.now() - t0) * 10) / 10;
+    return ok ? { workers: out.workers, previous: out.previous, ms: out.ms, wallMs } : { error: out.err ?? out.msg, wallMs };
+  },
+  // Retirement runs after `Upgraded`; wait for it under load, since handing live keep-alive
+  // connections over is what this storm is meant to put under pressure.
+  async settle({ hp, rounds }) {
+    const old = new Set(rounds.flatMap((r) => r.previous ?? []));
+    const deadline = Date.now() + 15_000;
+    while (retiredOf(hp, old).length < old.size && Date.now() < deadline) await sleep(50);
+  },
+  async summarise({ hp, ready, rounds, stats, load }) {
+    const ok = rounds.filter((r) => !r.error);
+    const old = new Set(ok.flatMap((r) => r.previous));
+    const handovers = hp.logs.filter((l) => l.msg === 'Connections handed over' && old.has(l.pid));
+    // Ask the master itself rather than trusting the log for "still the same at the end".
+    const status = await hp.status();
+    const lastBackends = status?.generations?.find((g) => g.state === 'active')?.pids ?? hp.backendPids;
+    const answered = [...load.firstSeen.keys()];
+    const masterLines = hp.logs.filter((l) => l.component === 'master');
+    return {
+      upgraded: ok.length,
+      upgradeErrors: rounds.filter((r) => r.error).map((r) => r.error),
+      ...stats,
+      upgradeP50Ms: percentile(ok.map((r) => r.ms), 50),
+      upgradeMaxMs: ok.length ? Math.max(...ok.map((r) => r.ms)) : null,
+      handedOver: handovers.reduce((n, l) => n + (l.handedOver ?? 0), 0),
+      // Connections a retiring worker could not move (mid-request, tunnels) and closed itself.
+      notHandedOver: handovers.reduce((n, l) => n + (l.left ?? 0), 0),
+      workersRetired: retiredOf(hp, old).length,
+      workersReplaced: old.size,
+      readyBackends: ready.pids,
+      lastBackends,
+      answeredBackends: answered,
+      backendsUnchanged: sameSet(ready.pids, lastBackends) && answered.every((p) => ready.pids.includes(p)),
+      masterPid: hp.pid,
+      masterUnchanged: hp.proc.alive && status?.pid === hp.pid && masterLines.every((l) => l.pid === hp.pid),
+      statusOk: status !== undefined,
+      finalWorkers: status?.workers?.map((w) => w.pid) ?? null,
+      rounds,
+    };
+  },
+};
+
+/** Runs `kind` with each client; quick mode: 5 signals, full: 20. */
+export async function runStorm(kind, { quick, log = () => {} }) {
+  const count = quick ? 5 : 20;
+  const runs = [];
+  for (const client of ['no-retry', 'autocannon']) {
+    log(`${kind.name} storm: ${client} client, ${count} × ${kind.signal}`);
+    runs.push(await stormOnce(kind, client, count, log));
+  }
+  return { signal: kind.signal, [kind.countKey]: count, connections: CONNECTIONS, proxyWorkers: kind.proxyWorkers, runs };
+}
+
+async function stormOnce(kind, client, count, log) {
+  const hp = await startHotproxy([], [process.execPath, NODE_APP], { proxyWorkers: kind.proxyWorkers });
+  try {
+    const ready = hp.logs.find((l) => l.msg === 'Ready');
+    const load = client === 'no-retry' ? new NoRetryLoad(hp.url, CONNECTIONS) : new AutocannonLoad(hp.url, CONNECTIONS);
+    const rounds = [];
+    let stats;
+    try {
+      await sleep(1000); // every connection open and busy before the first signal
+      for (let i = 0; i < count; i++) {
+        const from = hp.logs.length;
+        const t0 = performance.now();
+        hp.signal(kind.signal);
+        // Wait for this round to finish: hotproxy coalesces signals that arrive meanwhile, so
+        // sending on a bare timer would measure fewer rounds than were asked for.
+        const out = await hp.waitForLog((l) => kind.done(l) || kind.failed(l), 40_000, from);
+        const ok = kind.done(out);
+        if (!ok) log(`${kind.name} storm: ${out.msg} ${out.err ?? ''}`);
+        rounds.push(await kind.round({ out, ok, t0, load }));
+        // About one signal per second, never closer than 1 s apart.
+        const rest = 1000 - (performance.now() - t0);
+        if (rest > 0) await sleep(rest);
+      }
+      await kind.settle?.({ hp, rounds });
+      await sleep(1000); // the last old generation / workers drain under load too
+    } finally {
+      stats = await load.stop();
+    }
+    return { client, [kind.countKey]: count, ...(await kind.summarise({ hp, ready, rounds, stats, load })) };
   } finally {
     await hp.stop();
   }
@@ -84,3 +155,6 @@ async function firstAnswer(load, pids, timeoutMs) {
     await sleep(5);
   }
 }
+
+const retiredOf = (hp, old) => hp.logs.filter((l) => l.msg === 'Proxy worker retired' && old.has(l.workerPid));
+const sameSet = (a, b) => a.length === b.length && a.every((x) => b.includes(x));

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { CLI, ROOT, expectNothingLeft, fixture, startHotproxy, runCli } from './helpers/hotproxy.js';
+import { ROOT, expectNothingLeft, fixture, startHotproxy, runCli } from './helpers/hotproxy.js';
 import { Load } from './helpers/load.js';
 import { isAlive, waitFor } from './helpers/wait.js';
 

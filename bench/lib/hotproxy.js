@@ -1,5 +1,5 @@
 // Runs the built hotproxy CLI and follows its JSON log: which pids are proxy workers (their
-// CPU is the proxy's cost), which are backends, and when a deploy finished.
+// CPU is the proxy's cost), which are backends, and when a deploy or upgrade finished.
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Proc, sleep } from './procs.js';
@@ -43,7 +43,23 @@ export class Hotproxy {
     }
   }
 
-  hup() { this.proc.signal('SIGHUP'); }
+  hup() { this.signal('SIGHUP'); }
+
+  signal(sig) { this.proc.signal(sig); }
+
+  /**
+   * `hotproxy status --json` through the public CLI, i.e. what the master itself says now
+   * (not what the log last implied); undefined if it cannot be asked.
+   */
+  async status(timeoutMs = 5_000) {
+    const control = this.logs.find((l) => l.msg === 'Ready')?.control;
+    if (!control || !this.proc.alive) return undefined;
+    const p = new Proc(process.execPath, [CLI, 'status', '--json', '--control', control], { cwd: ROOT, name: 'hotproxy status', keepStdout: true });
+    const guard = setTimeout(() => p.stop(1_000), timeoutMs);
+    const code = await p.exited;
+    clearTimeout(guard);
+    try { return code === 0 ? JSON.parse(p.stdout) : undefined; } catch { return undefined; }
+  }
 
   stop() { return this.proc.stop(20_000); }
 }

@@ -25,14 +25,39 @@ function overheadTable(o) {
   return out;
 }
 
+const clientName = (c) => (c === 'no-retry' ? 'no-retry keep-alive' : 'autocannon');
+const clientErrors = (r) => Object.entries(r.errors).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none';
+const yesNo = (b) => (b ? 'yes' : '**no**');
+
 function stormTable(s) {
   const out = [
     '| Client | HUPs | deployed | gens (first→last) | requests | failed | swap latency p50 | swap latency max | deploy p50 | client-reported errors |',
     '|---|---:|---:|---|---:|---:|---:|---:|---:|---|',
   ];
   for (const r of s.runs) {
-    const errs = Object.entries(r.errors).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none';
-    out.push(`| ${r.client === 'no-retry' ? 'no-retry keep-alive' : 'autocannon'} | ${r.hups} | ${r.deployed} | ${r.firstGen}→${r.lastGen} (${r.gensSeen} answered) | ${n0(r.requests)} | ${n0(r.failed)} | ${ms(r.swapP50Ms)} | ${ms(r.swapMaxMs)} | ${ms(r.deployP50Ms)} | ${errs} |`);
+    const errs = clientErrors(r);
+    out.push(`| ${clientName(r.client)} | ${r.hups} | ${r.deployed} | ${r.firstGen}→${r.lastGen} (${r.gensSeen} answered) | ${n0(r.requests)} | ${n0(r.failed)} | ${ms(r.swapP50Ms)} | ${ms(r.swapMaxMs)} | ${ms(r.deployP50Ms)} | ${errs} |`);
+  }
+  return out;
+}
+
+function upgradeTable(u) {
+  const out = [
+    '| Client | USR2 | upgraded | requests | failed | upgrade p50 | upgrade max | handed over | backends unchanged | master unchanged | client-reported errors |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|',
+  ];
+  for (const r of u.runs) {
+    out.push(`| ${clientName(r.client)} | ${r.upgrades} | ${r.upgraded} | ${n0(r.requests)} | ${n0(r.failed)} | ${ms(r.upgradeP50Ms)} | ${ms(r.upgradeMaxMs)} | ${n0(r.handedOver)} | ${yesNo(r.backendsUnchanged)} | ${yesNo(r.masterUnchanged)} | ${clientErrors(r)} |`);
+  }
+  return out;
+}
+
+/** Notes under a storm table: anything that went wrong, so a clean run stays short. */
+function failureNotes(r, roundErrors, what) {
+  const out = [];
+  if (roundErrors.length) out.push('', `- ${r.client}: ${what} failures: ${roundErrors.join('; ')}`);
+  if (r.client === 'no-retry' && r.failed) {
+    out.push('', `- no-retry failures, exact error strings: ${Object.entries(r.errors).map(([k, v]) => `\`${k}\` × ${v}`).join(', ')}`);
   }
   return out;
 }
@@ -72,10 +97,30 @@ export function renderMarkdown(res) {
       'autocannon reconnects and resends on its own; it is shown for its `errors`/`timeouts`/`non2xx` view of the same storm.',
   );
   for (const r of s.runs) {
-    if (r.deployErrors.length) lines.push('', `- ${r.client}: deploy failures: ${r.deployErrors.join('; ')}`);
+    lines.push(...failureNotes(r, r.deployErrors, 'deploy'));
     if (r.swapsUnseen) lines.push('', `- ${r.client}: ${r.swapsUnseen} deploy(s) whose new pid never answered within 10 s`);
-    if (r.client === 'no-retry' && r.failed) {
-      lines.push('', `- no-retry failures, exact error strings: ${Object.entries(r.errors).map(([k, v]) => `\`${k}\` × ${v}`).join(', ')}`);
+  }
+
+  const u = res.upgradeStorm;
+  if (u) {
+    lines.push(
+      '',
+      '## Upgrade storm',
+      '',
+      `Same load and backend, hotproxy with ${u.proxyWorkers} proxy workers, ${u.upgrades} × SIGUSR2 about 1/s, each sent once the previous ` +
+        '`Upgraded` line appeared. Upgrade = hotproxy\'s own `Upgraded` ms (new workers started and ready, old ones told to retire); ' +
+        'handed over = keep-alive connections the retiring workers passed to the new ones (`Connections handed over`), all rounds. ' +
+        'Backends unchanged: the `Ready` pids equal the active generation\'s pids in `hotproxy status` at the end, and no other backend pid answered. ' +
+        'Master unchanged: the process the bench started is alive, is the pid `status` reports, and wrote every master log line.',
+      '',
+      ...upgradeTable(u),
+    );
+    for (const r of u.runs) {
+      lines.push(...failureNotes(r, r.upgradeErrors, 'upgrade'));
+      if (r.workersRetired < r.workersReplaced) lines.push('', `- ${r.client}: only ${r.workersRetired} of ${r.workersReplaced} replaced workers retired within 15 s`);
+      if (r.notHandedOver) lines.push('', `- ${r.client}: ${r.notHandedOver} connection(s) not handed over (closed by the retiring worker)`);
+      if (!r.backendsUnchanged) lines.push('', `- ${r.client}: backends at Ready ${r.readyBackends.join(',')}, at the end ${r.lastBackends.join(',')}, answered ${r.answeredBackends.join(',')}`);
+      if (!r.statusOk) lines.push('', `- ${r.client}: \`hotproxy status\` did not answer at the end`);
     }
   }
   return `${lines.join('\n')}\n`;

@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { runOverhead } from './overhead.js';
+import { runAppStart } from './appstart.js';
+import { runIdle } from './idle.js';
 import { runStorm, SWAP_STORM, UPGRADE_STORM } from './storm.js';
 import { pickTool } from './lib/loadgen.js';
 import { killAllSync, stopAll } from './lib/procs.js';
@@ -51,6 +53,8 @@ async function main() {
   result.overhead = await runOverhead({ quick, tool, without, log });
   result.storm = await runStorm(SWAP_STORM, { quick, log });
   result.upgradeStorm = await runStorm(UPGRADE_STORM, { quick, log });
+  result.appStart = await runAppStart({ quick, log });
+  result.idle = await runIdle({ quick, log });
   result.elapsedS = (Date.now() - started) / 1000;
 
   const md = renderMarkdown(result);

@@ -62,6 +62,36 @@ function failureNotes(r, roundErrors, what) {
   return out;
 }
 
+function swapTargetLines(res) {
+  const swap = res.storm?.runs?.find((r) => r.client === 'no-retry');
+  const start = res.appStart;
+  if (!swap || !start) return [];
+  const over = swap.swapP50Ms - start.p50Ms;
+  return [
+    '## Swap latency against the app\'s own start',
+    '',
+    `The storm's app, started alone: p50 ${ms(start.p50Ms)} (max ${ms(start.maxMs)}, ${start.runs} runs) from spawn to its first answer.`,
+    `HUP → first response from the new generation (no-retry client): p50 ${ms(swap.swapP50Ms)}, so hotproxy adds **${ms(over)}** (target ≤ 150 ms):`,
+    'two health checks 100 ms apart (--health-rise 2) and the route switch.',
+    '',
+  ];
+}
+
+function idleLines(res) {
+  const d = res.idle;
+  if (!d) return [];
+  return [
+    '## Idle keep-alive connections',
+    '',
+    '| connections | worker RSS before | after | per connection | closed by the proxy | other client p50 / p99 |',
+    '|---:|---:|---:|---:|---:|---:|',
+    `| ${n0(d.connections)} | ${n1(d.workerRssBeforeMiB)} MiB | ${n1(d.workerRssAfterMiB)} MiB | ${n1(d.perConnectionKiB)} KiB | ${d.closedByProxy} | ${ms(d.probeP50Ms)} / ${ms(d.probeP99Ms)} |`,
+    '',
+    d.connections < d.wanted ? `Only ${d.connections} of ${d.wanted}: the fd limit here is ${d.fdLimit} and both ends are on this machine.` : '',
+    '',
+  ];
+}
+
 export function renderMarkdown(res) {
   const m = res.machine;
   const o = res.overhead;
@@ -123,5 +153,6 @@ export function renderMarkdown(res) {
       if (!r.statusOk) lines.push('', `- ${r.client}: \`hotproxy status\` did not answer at the end`);
     }
   }
+  lines.push('', ...swapTargetLines(res), ...idleLines(res));
   return `${lines.join('\n')}\n`;
 }

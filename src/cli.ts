@@ -25,6 +25,7 @@ function program(): Command {
     .argument('<command...>', 'the backend command, after --')
     .option('-l, --listen <addr>', 'public address: PORT, HOST:PORT, [V6]:PORT or a socket path (repeatable)', collect, [])
     .addOption(new Option('--mode <mode>', 'proxy mode').choices(['http', 'tcp']).default('http'))
+    .addOption(new Option('--engine <engine>', 'http mode data path: raw (net + llhttp) or node (http server + undici)').choices(['raw', 'node']))
     .addOption(new Option('--backend <kind>', 'how backends get their socket').choices(['unix', 'tcp', 'port-env']).default('unix'))
     .option('-w, --workers <n>', 'backend instances per generation', count('--workers'))
     .option('--proxy-workers <n>', 'proxy worker processes', count('--proxy-workers'))
@@ -81,7 +82,7 @@ function parseArgs(argv: string[]): Options {
   return resolveOptions({
     listen: (f.listen as string[]).map(parseListen),
     command: cmd.args,
-    mode: f.mode, backend: f.backend, workers: f.workers, proxyWorkers: f.proxyWorkers,
+    mode: f.mode, engine: f.engine, backend: f.backend, workers: f.workers, proxyWorkers: f.proxyWorkers,
     deployTimeoutMs: f.deployTimeout, drainTimeoutMs: f.drainTimeout, upgradeTimeoutMs: f.upgradeTimeout, queueTimeoutMs: f.queueTimeout,
     headerTimeoutMs: f.headerTimeout, keepAliveTimeoutMs: f.keepaliveTimeout,
     healthPath: f.healthPath, healthIntervalMs: f.healthInterval, healthRise: f.healthRise,

@@ -5,6 +5,8 @@ import type { Address } from './address.js';
 import type { LogOptions } from './log.js';
 
 export type Mode = 'http' | 'tcp';
+/** The http-mode data path: `node` = Node's http server + undici, `raw` = net + llhttp. */
+export type EngineKind = 'raw' | 'node';
 
 /** One backend instance a worker may send traffic to. */
 export interface Target {
@@ -16,6 +18,7 @@ export interface Target {
 export interface WorkerConfig {
   index: number;
   mode: Mode;
+  engine: EngineKind;
   /** Inherited public listener fds, in --listen order. */
   fds: number[];
   queueTimeoutMs: number;

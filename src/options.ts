@@ -1,7 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 import type { Address } from './address.js';
 import { UsageError } from './errors.js';
-import type { Mode } from './ipc.js';
+import type { EngineKind, Mode } from './ipc.js';
 import type { LogFormat } from './log.js';
 
 export type BackendKind = 'unix' | 'tcp' | 'port-env';
@@ -11,6 +11,8 @@ export interface Options {
   listen: Address[];
   command: string[];
   mode: Mode;
+  /** http mode's data path. */
+  engine: EngineKind;
   backend: BackendKind;
   /** Backend instances per generation. */
   workers: number;
@@ -43,6 +45,7 @@ export interface Options {
 
 export const defaults = {
   mode: 'http' as Mode,
+  engine: 'node' as EngineKind,
   backend: 'unix' as BackendKind,
   workers: 1,
   proxyWorkers: 1,
@@ -72,6 +75,7 @@ export function resolveOptions(input: OptionsInput): Options {
   if (o.listen.length === 0) throw new UsageError('at least one --listen address is required');
   if (o.command.length === 0 || !o.command[0]) throw new UsageError('missing backend command: hotproxy [options] -- <command> [args...]');
   oneOf('--mode', o.mode, ['http', 'tcp']);
+  oneOf('--engine', o.engine, ['raw', 'node']);
   oneOf('--backend', o.backend, ['unix', 'tcp', 'port-env']);
   oneOf('--log-format', o.logFormat, ['json', 'pretty', 'auto']);
   positiveInt('--workers', o.workers);

@@ -60,7 +60,7 @@ export class Master {
         count: o.proxyWorkers,
         fds: this.listeners.map((l) => l.fd),
         config: {
-          mode: o.mode, queueTimeoutMs: o.queueTimeoutMs, headerTimeoutMs: o.headerTimeoutMs,
+          mode: o.mode, engine: o.engine, queueTimeoutMs: o.queueTimeoutMs, headerTimeoutMs: o.headerTimeoutMs,
           keepAliveTimeoutMs: o.keepAliveTimeoutMs, trustProxy: o.trustProxy,
           log: { level: o.logLevel, format: o.logFormat },
         },

@@ -5,6 +5,7 @@ import { createLogger, type Logger } from '../log.js';
 import type { Engine } from './engine.js';
 import { HttpEngine } from './http-engine.js';
 import { Inflight } from './inflight.js';
+import { RawEngine } from './raw-engine.js';
 import { Router } from './router.js';
 import { TcpEngine } from './tcp-engine.js';
 
@@ -24,9 +25,11 @@ const inflight = new Inflight();
 
 async function start(config: WorkerConfig): Promise<void> {
   log = createLogger(config.log).child({ component: 'proxy', worker: config.index });
-  engine = config.mode === 'http'
-    ? new HttpEngine(router, inflight, config, log)
-    : new TcpEngine(router, inflight, config, log);
+  engine = config.mode === 'tcp'
+    ? new TcpEngine(router, inflight, config, log)
+    : config.engine === 'raw'
+      ? new RawEngine(router, inflight, config, log)
+      : new HttpEngine(router, inflight, config, log);
   for (const fd of config.fds) await engine.listen(fd);
   send({ t: 'ready' });
 }

@@ -1,0 +1,218 @@
+// L7 without Node's http server and without undici: `net` sockets on both sides and Node's
+// native llhttp parser (raw-parser.ts). Client connections: raw-client-conn.ts; upstream pools:
+// raw-upstream.ts. Same contract as HttpEngine: per-request routing, in-flight counts per
+// generation, retries of idempotent bodiless requests, WebSocket tunnels, and hand-over of
+// keep-alive connections at request boundaries (known exactly here: the parser is ours).
+import net, { type BlockList } from 'node:net';
+import { STATUS_CODES } from 'node:http';
+import type { Logger } from '../log.js';
+import type { Target, WorkerConfig } from '../ipc.js';
+import { trustList } from '../options.js';
+import type { Engine, HandOff } from './engine.js';
+import type { Inflight } from './inflight.js';
+import { ClientConn } from './raw-client-conn.js';
+import { UpstreamPool } from './raw-upstream.js';
+import type { Router } from './router.js';
+import { isRefused, statusFor } from './status.js';
+import { Tunnels } from './tunnels.js';
+
+const MAX_ATTEMPTS = 3;
+/** On stop, how long keep-alive clients get to see a `Connection: close` before idle ones are closed. */
+const STOP_GRACE_MS = 1_000;
+const SWEEP_MS = 25;
+
+interface StreamHandle {
+  readStop(): number;
+  readStart(): number;
+}
+
+export class RawEngine implements Engine {
+  private servers: net.Server[] = [];
+  private conns = new Set<ClientConn>();
+  private pools = new Map<string, UpstreamPool>();
+  private tunnels: Tunnels;
+  private trusted: BlockList | undefined;
+  private timer: NodeJS.Timeout;
+  private headLimit: number;
+  private idleLimit: number;
+  private handOff: HandOff | undefined;
+  private moving = 0;
+  private handed = 0;
+  stopping = false;
+
+  constructor(readonly router: Router, readonly inflight: Inflight, readonly cfg: WorkerConfig, readonly log: Logger) {
+    this.tunnels = new Tunnels(inflight);
+    this.trusted = cfg.trustProxy.length ? trustList(cfg.trustProxy) : undefined;
+    // One coarse timer for header, idle keep-alive and idle upstream timeouts.
+    const period = Math.max(50, Math.min(250, Math.floor(Math.min(cfg.headerTimeoutMs, cfg.keepAliveTimeoutMs) / 4)));
+    this.headLimit = Math.ceil(cfg.headerTimeoutMs / period);
+    this.idleLimit = Math.ceil(cfg.keepAliveTimeoutMs / period);
+    this.timer = setInterval(() => this.sweep(), period).unref();
+  }
+
+  listen(fd: number): Promise<void> {
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.accept(s));
+    this.servers.push(server);
+    return new Promise((resolve, reject) => server.once('error', reject).listen({ fd }, resolve));
+  }
+
+  private accept(socket: net.Socket): void {
+    this.conns.add(new ClientConn(this, socket));
+  }
+
+  isTrusted(ip: string): boolean {
+    const t = this.trusted;
+    if (t === undefined || ip === '') return false;
+    const v6 = ip.includes(':') && !ip.startsWith('::ffff:');
+    return t.check(v6 ? ip : ip.startsWith('::ffff:') ? ip.slice(7) : ip, v6 ? 'ipv6' : 'ipv4');
+  }
+
+  pool(target: Target): UpstreamPool {
+    let p = this.pools.get(target.id);
+    if (p === undefined) this.pools.set(target.id, (p = new UpstreamPool(target)));
+    return p;
+  }
+
+  /** A connection closed or became a tunnel. */
+  detach(c: ClientConn): void {
+    this.conns.delete(c);
+  }
+
+  get handingOff(): boolean {
+    return this.handOff !== undefined;
+  }
+
+  private sweep(): void {
+    for (const c of this.conns) c.tick(this.headLimit, this.idleLimit);
+    const now = Date.now();
+    for (const p of this.pools.values()) p.sweep(now);
+  }
+
+  /** WebSocket and other upgrades: a raw pipe to the backend, which answers the handshake itself. */
+  upgrade(client: net.Socket, head: string, rest: Buffer | null, attempt: number): void {
+    const go = (target: Target): void => {
+      if (client.destroyed) return;
+      this.inflight.inc(target.gen);
+      const upstream = net.connect(target.address);
+      upstream.once('error', (err) => {
+        this.inflight.dec(target.gen);
+        if (isRefused(err)) this.router.markDown(target);
+        if (attempt < MAX_ATTEMPTS && !client.destroyed) return this.upgrade(client, head, rest, attempt + 1);
+        client.end('HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      });
+      upstream.once('connect', () => {
+        upstream.removeAllListeners('error');
+        upstream.write(head, 'latin1');
+        if (rest !== null && rest.length > 0) upstream.write(rest);
+        this.tunnels.open(target.gen, client, upstream);
+      });
+    };
+    const t = this.router.pick();
+    if (t) return go(t);
+    this.router.wait(this.cfg.queueTimeoutMs).then(go, (err) => {
+      const status = statusFor(err);
+      client.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    });
+  }
+
+  forget(alive: Set<string>, gen: number | null): void {
+    // Instances of the active generation that left the route (they crashed): drop their pools
+    // once idle. Older generations are closed by drain().
+    for (const [id, p] of this.pools) {
+      if (p.target.gen === gen && !alive.has(id)) { this.pools.delete(id); p.close(); }
+    }
+  }
+
+  async drain(gen: number): Promise<void> {
+    await this.inflight.whenIdle(gen);
+    for (const [id, p] of this.pools) {
+      if (p.target.gen === gen) { this.pools.delete(id); p.close(); }
+    }
+  }
+
+  cut(gen: number): void {
+    this.tunnels.cut(gen);
+    for (const [id, p] of this.pools) {
+      if (p.target.gen === gen) { this.pools.delete(id); p.destroy(); }
+    }
+  }
+
+  async connections(): Promise<number> {
+    return this.conns.size + this.tunnels.size;
+  }
+
+  adopt(handle: unknown): void {
+    // `handle` is how net.Server itself wraps an accepted connection (not in the public types).
+    const socket = new net.Socket({ handle, readable: true, writable: true, allowHalfOpen: true } as net.SocketConstructorOpts);
+    this.accept(socket);
+  }
+
+  /**
+   * Hands `c` over if it is at a request boundary. Reading stops and the check is made in the
+   * same tick; whatever the client sends afterwards waits in the kernel and moves with the fd.
+   */
+  offer(c: ClientConn): void {
+    const handOff = this.handOff;
+    const handle = (c.socket as unknown as { _handle: StreamHandle | null })._handle;
+    if (handOff === undefined || c.moving || c.socket.destroyed || !handle) return;
+    handle.readStop();
+    if (!c.atBoundary()) { handle.readStart(); return; }
+    // From here nothing may read from it again here: not even Node resuming a paused socket.
+    const readStart = handle.readStart;
+    handle.readStart = () => 0;
+    c.moving = true;
+    this.moving++;
+    handOff(handle).then(
+      () => { this.handed++; this.moving--; c.destroy(); },
+      () => { this.moving--; c.moving = false; handle.readStart = readStart; handle.readStart(); },
+    );
+  }
+
+  async retire(timeoutMs: number, handOff: HandOff): Promise<void> {
+    // Stop accepting; the listener stays open in the master and the new workers.
+    for (const s of this.servers) s.close();
+    const deadline = Date.now() + timeoutMs;
+    this.handOff = handOff;
+    // Idle connections move now; busy ones when their exchange ends (ClientConn calls offer()).
+    while (Date.now() < deadline) {
+      for (const c of this.conns) this.offer(c);
+      if (this.conns.size === 0 || (this.moving === 0 && [...this.conns].every((c) => c.moving))) break;
+      await sleep(SWEEP_MS);
+    }
+    while (this.moving > 0 && Date.now() < deadline) await sleep(SWEEP_MS);
+    this.log.info({ handedOver: this.handed, left: this.conns.size + this.tunnels.size }, 'Connections handed over');
+    // What could not move (tunnels, requests still running) finishes here or is cut.
+    await waitUntil(() => this.conns.size === 0 && this.tunnels.size === 0 && this.inflight.total() === 0, Math.max(0, deadline - Date.now()));
+    await this.stop(0);
+  }
+
+  async stop(timeoutMs: number): Promise<void> {
+    this.stopping = true;
+    for (const s of this.servers) s.close();
+    const deadline = Date.now() + timeoutMs;
+    await waitUntil(() => this.inflight.total() === 0, Math.min(STOP_GRACE_MS, timeoutMs));
+    for (const c of [...this.conns]) if (c.idle) c.destroy();
+    await waitUntil(() => this.inflight.total() === 0, Math.max(0, deadline - Date.now()));
+    this.router.close();
+    this.tunnels.cutAll();
+    for (const c of [...this.conns]) c.destroy();
+    for (const p of this.pools.values()) p.destroy();
+    this.pools.clear();
+    clearInterval(this.timer);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function waitUntil(cond: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  return new Promise((resolve) => {
+    const tick = (): void => {
+      if (cond() || Date.now() >= end) resolve();
+      else setTimeout(tick, 20).unref();
+    };
+    tick();
+  });
+}

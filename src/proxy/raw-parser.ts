@@ -1,0 +1,61 @@
+// Node's native HTTP/1 parser (llhttp), the one its own http server and client use. It is not
+// in the public types; this file is the only place that knows its shape.
+import { createRequire } from 'node:module';
+
+export interface NativeParser {
+  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
+  /** Bytes consumed, or an Error with `code` (HPE_*) and `bytesParsed`. */
+  execute(data: Buffer): number | ParseError;
+  /** End of input: completes a close-delimited message, or an Error if one is cut. */
+  finish(): undefined | ParseError;
+  close(): void;
+  [k: number]: unknown;
+}
+
+export interface ParseError extends Error {
+  code: string;
+  bytesParsed: number;
+}
+
+interface ParserModule {
+  HTTPParser: {
+    new (): NativeParser;
+    REQUEST: number;
+    RESPONSE: number;
+    kOnMessageBegin: number;
+    kOnHeaders: number;
+    kOnHeadersComplete: number;
+    kOnBody: number;
+    kOnMessageComplete: number;
+    kLenientNone: number;
+  };
+  methods: string[];
+}
+
+const mod = createRequire(import.meta.url)('_http_common') as ParserModule;
+export const HTTPParser = mod.HTTPParser;
+export const methods = mod.methods;
+export const { kOnMessageBegin, kOnHeaders, kOnHeadersComplete, kOnBody, kOnMessageComplete } = HTTPParser;
+
+/** A strict parser (no lenient flags); maxHeaderSize 0 = Node's default (16 KiB). */
+export function newParser(type: number): NativeParser {
+  const p = new HTTPParser();
+  p.initialize(type, {}, 0, HTTPParser.kLenientNone);
+  return p;
+}
+
+/** Frees the native parser once the current stack (maybe inside one of its callbacks) is done. */
+export function closeParser(p: NativeParser): void {
+  setImmediate(closeNow, p);
+}
+
+function closeNow(p: NativeParser): void {
+  p.close();
+}
+
+/** What Node's http server answers to a client whose input does not parse. */
+export function statusForParseError(code: string | undefined): number {
+  if (code === 'HPE_HEADER_OVERFLOW') return 431;
+  if (code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') return 413;
+  return 400;
+}

@@ -1,0 +1,63 @@
+// One client request of the raw engine and its progress. Instances are recycled per
+// connection, so a keep-alive connection allocates none per request.
+import { STATUS_CODES } from 'node:http';
+import type { Target } from '../ipc.js';
+import type { HeadOut } from './raw-headers.js';
+import type { UpConn } from './raw-upstream.js';
+
+export class Req implements HeadOut {
+  method = '';
+  /** The head to send upstream (request line, headers, empty line). */
+  head = '';
+  /** REQ_* flags from requestHead(). */
+  flags = 0;
+  keepAliveHeader: string | undefined = undefined;
+  isHead = false;
+  http10 = false;
+  /** The client connection stays open after this exchange. */
+  persist = true;
+  upgrade = false;
+  /** May be sent again after a connection error (idempotent, no body). */
+  retryable = false;
+  /** Bytes the client sent after an upgrade request's head. */
+  rest: Buffer | null = null;
+  /** The whole request was parsed. */
+  done = false;
+  /** Body chunks parsed before an upstream connection was there to take them. */
+  body: Buffer[] | null = null;
+  /** Counted in flight for this target's generation while set. */
+  target: Target | null = null;
+  attempt = 1;
+  up: UpConn | null = null;
+  /** A response byte went to the client. */
+  started = false;
+  /** The response is sent chunked. */
+  chunked = false;
+  /** The response is complete. */
+  responded = false;
+
+  reset(): void {
+    this.head = '';
+    this.rest = null;
+    this.done = false;
+    this.body = null;
+    this.target = null;
+    this.attempt = 1;
+    this.up = null;
+    this.started = false;
+    this.chunked = false;
+    this.responded = false;
+  }
+}
+
+/** The short answer Node's http server gives to unparseable or too slow input; then it closes. */
+export function rejection(status: number): string {
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\n\r\n`;
+}
+
+/** A complete response from the proxy itself (502/503/504/417). */
+export function proxyResponse(status: number, body: string, close: boolean, withBody: boolean): string {
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
+  if (close) head += 'connection: close\r\n';
+  return withBody ? `${head}\r\n${body}` : `${head}\r\n`;
+}

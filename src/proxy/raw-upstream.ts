@@ -1,0 +1,221 @@
+// Upstream side of the raw engine: per-target pools of keep-alive connections to backends,
+// one request at a time per connection, responses parsed with Node's llhttp.
+import net from 'node:net';
+import type { Target } from '../ipc.js';
+import { keepAliveMs } from './raw-headers.js';
+import {
+  HTTPParser, closeParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, newParser,
+  type NativeParser,
+} from './raw-parser.js';
+
+/** Idle upstream connections are dropped after this long unless the backend says otherwise. */
+export const UPSTREAM_IDLE_MS = 1_000;
+
+/** What an upstream connection reports to the client exchange it serves. */
+export interface Exchange {
+  readonly socket: net.Socket;
+  /** Returns 1 when the response has no body (a HEAD request), else 0. */
+  onResponseHead(status: number, msg: string, headers: string[], keepAlive: boolean): number;
+  /** false: the client is not keeping up; the upstream pauses until the client drains. */
+  onResponseBody(chunk: Buffer): boolean;
+  onResponseEnd(): void;
+  onUpstreamError(err: Error): void;
+  onUpstreamDrain(): void;
+}
+
+export class UpstreamPool {
+  private idle: UpConn[] = [];
+  readonly all = new Set<UpConn>();
+  closed = false;
+
+  constructor(readonly target: Target) {}
+
+  /** An idle connection that is still fresh, or a new one. */
+  acquire(x: Exchange): UpConn {
+    const now = Date.now();
+    let up: UpConn | undefined;
+    while ((up = this.idle.pop()) !== undefined) {
+      if (now - up.idleSince < up.keepAliveMs) break;
+      up.destroy();
+    }
+    if (up === undefined) up = new UpConn(this);
+    up.attach(x);
+    return up;
+  }
+
+  release(up: UpConn): void {
+    if (this.closed) { up.destroy(); return; }
+    up.idleSince = Date.now();
+    this.idle.push(up);
+  }
+
+  remove(up: UpConn): void {
+    this.all.delete(up);
+    const i = this.idle.indexOf(up);
+    if (i >= 0) this.idle.splice(i, 1);
+  }
+
+  /** Drops idle connections past their keep-alive time. */
+  sweep(now: number): void {
+    for (let i = this.idle.length - 1; i >= 0; i--) {
+      const up = this.idle[i]!;
+      if (now - up.idleSince >= up.keepAliveMs) up.destroy();
+    }
+  }
+
+  /** No new requests; idle connections close now, busy ones when their response is done. */
+  close(): void {
+    this.closed = true;
+    for (const up of [...this.idle]) up.destroy();
+  }
+
+  /** Everything closes now; busy exchanges see an error. */
+  destroy(): void {
+    this.closed = true;
+    for (const up of [...this.all]) up.destroy();
+  }
+}
+
+const CLOSED = Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' });
+
+export class UpConn {
+  readonly socket: net.Socket;
+  private parser: NativeParser;
+  private x: Exchange | null = null;
+  idleSince = 0;
+  keepAliveMs = UPSTREAM_IDLE_MS;
+  private lastKeepAlive: string | undefined;
+  /** The backend may take another request after this response. */
+  private reusable = false;
+  /** The request (head and body) was written completely. */
+  requestSent = false;
+  /** A 1xx response is being parsed: it is not the answer. */
+  private informational = false;
+  /** Reading stopped until the client drains. */
+  private paused = false;
+  private dead = false;
+  private hdrs: string[] | null = null;
+
+  constructor(private pool: UpstreamPool) {
+    pool.all.add(this);
+    const s = (this.socket = net.connect(pool.target.address));
+    s.setNoDelay(true);
+    const p = (this.parser = newParser(HTTPParser.RESPONSE));
+    p[kOnHeaders] = this.onHeaders;
+    p[kOnHeadersComplete] = this.onHeadersComplete;
+    p[kOnBody] = this.onBody;
+    p[kOnMessageComplete] = this.onMessageComplete;
+    s.on('data', this.onData);
+    s.on('drain', this.onDrain);
+    s.on('end', this.onEnd);
+    s.on('error', this.onError);
+    s.on('close', this.onClose);
+  }
+
+  attach(x: Exchange): void {
+    this.x = x;
+    this.reusable = false;
+    this.requestSent = false;
+  }
+
+  /** Writes request bytes; false when the socket's buffer is full (wait for onUpstreamDrain). */
+  write(data: string | Buffer, encoding?: BufferEncoding): boolean {
+    return encoding === undefined ? this.socket.write(data) : this.socket.write(data, encoding);
+  }
+
+  /** The client went away mid-exchange: this connection is in an unknown state. */
+  abort(): void {
+    this.x = null;
+    this.destroy();
+  }
+
+  /** The client caught up with the response: read on. */
+  resume(): void {
+    if (this.paused) { this.paused = false; this.socket.resume(); }
+  }
+
+  destroy(): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.pool.remove(this);
+    this.socket.destroy();
+    closeParser(this.parser);
+  }
+
+  private onData = (d: Buffer): void => {
+    const x = this.x;
+    if (x === null) { this.destroy(); return; } // bytes nobody asked for
+    const c = x.socket;
+    c.cork();
+    const r = this.parser.execute(d);
+    c.uncork();
+    if (typeof r !== 'number') this.fail(r);
+  };
+
+  private onHeaders = (headers: string[]): void => {
+    this.hdrs = this.hdrs === null ? headers : this.hdrs.concat(headers);
+  };
+
+  private onHeadersComplete = (_maj: number, _min: number, headers: string[] | undefined, _m: unknown, _u: unknown,
+    status: number, msg: string, _upgrade: boolean, keepAlive: boolean): number => {
+    if (headers === undefined) { headers = this.hdrs ?? []; this.hdrs = null; }
+    if (status < 200) { this.informational = true; return 0; }
+    this.reusable = keepAlive;
+    const x = this.x;
+    return x === null ? 0 : x.onResponseHead(status, msg, headers, keepAlive);
+  };
+
+  /** The backend's Keep-Alive value, from the response head (parsed only when it changes). */
+  setKeepAlive(value: string | undefined): void {
+    if (value === this.lastKeepAlive) return;
+    this.lastKeepAlive = value;
+    this.keepAliveMs = keepAliveMs(value, UPSTREAM_IDLE_MS);
+  }
+
+  private onBody = (chunk: Buffer): void => {
+    const x = this.x;
+    if (x !== null && !x.onResponseBody(chunk) && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  };
+
+  private onMessageComplete = (): void => {
+    if (this.informational) { this.informational = false; return; }
+    const x = this.x;
+    this.x = null;
+    if (this.reusable && this.requestSent && !this.dead && this.keepAliveMs > 0) this.pool.release(this);
+    else this.destroy();
+    x?.onResponseEnd();
+  };
+
+  private onDrain = (): void => {
+    this.x?.onUpstreamDrain();
+  };
+
+  private onEnd = (): void => {
+    // A close-delimited response ends here.
+    if (this.x !== null) {
+      const r = this.parser.finish();
+      if (r !== undefined) this.fail(r);
+    }
+    if (this.x !== null) this.fail(CLOSED);
+    this.destroy();
+  };
+
+  private onError = (err: Error): void => {
+    this.fail(err);
+  };
+
+  private onClose = (): void => {
+    this.fail(CLOSED);
+    this.destroy();
+  };
+
+  private fail(err: Error): void {
+    const x = this.x;
+    this.x = null;
+    this.destroy();
+    x?.onUpstreamError(err);
+  }
+}

@@ -45,7 +45,7 @@ export interface Options {
 
 export const defaults = {
   mode: 'http' as Mode,
-  engine: 'node' as EngineKind,
+  engine: 'raw' as EngineKind,
   backend: 'unix' as BackendKind,
   workers: 1,
   proxyWorkers: 1,

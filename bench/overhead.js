@@ -10,10 +10,12 @@ import { haproxyMissing, nginxMissing, startHaproxy, startNginx } from './lib/pr
 
 const BACKEND = fileURLToPath(new URL('./backend.js', import.meta.url));
 
-export async function runOverhead({ quick, tool, without = [], log = () => {} }) {
+export async function runOverhead({ quick, tool, without = [], rounds = quick ? 1 : 3, log = () => {} }) {
   const warmS = quick ? 2 : 3;
   const measureS = quick ? 5 : 10;
-  const rows = [];
+  /** name -> samples, one per round; rows are their medians. */
+  const samples = new Map();
+  const skipped = new Map();
 
   // The shared backend for the direct row and HAProxy/nginx; hotproxy starts its own copy.
   const backendPort = await freePort();
@@ -21,8 +23,9 @@ export async function runOverhead({ quick, tool, without = [], log = () => {} })
   try {
     await waitForPort(backendPort, 10_000, backend);
     const direct = { url: `http://127.0.0.1:${backendPort}`, proxyPids: [], backendPids: [backend.pid], stop: async () => {} };
-    const hot = async (mode) => {
-      const hp = await startHotproxy(['--mode', mode, ...(mode === 'tcp' ? ['--ready-delay', '300ms'] : [])], [process.execPath, BACKEND]);
+    const hot = async (mode, engine) => {
+      const flags = ['--mode', mode, ...(engine ? ['--engine', engine] : []), ...(mode === 'tcp' ? ['--ready-delay', '300ms'] : [])];
+      const hp = await startHotproxy(flags, [process.execPath, BACKEND]);
       return { url: hp.url, proxyPids: hp.proxyPids, backendPids: hp.backendPids, stop: () => hp.stop() };
     };
     const ext = async (p) => {
@@ -32,7 +35,8 @@ export async function runOverhead({ quick, tool, without = [], log = () => {} })
     const skip = (name, reason) => (without.includes(name) ? `${name} disabled (--without)` : reason);
     const targets = [
       { name: 'direct (no proxy)', start: async () => direct },
-      { name: 'hotproxy http', start: () => hot('http') },
+      { name: 'hotproxy http', start: () => hot('http', 'raw') },
+      { name: 'hotproxy http (--engine node)', start: () => hot('http', 'node') },
       { name: 'hotproxy tcp', start: () => hot('tcp') },
       { name: 'HAProxy http', missing: skip('haproxy', haproxyMissing()), start: () => ext(startHaproxy('http', backendPort)) },
       { name: 'HAProxy tcp', missing: skip('haproxy', haproxyMissing()), start: () => ext(startHaproxy('tcp', backendPort)) },
@@ -40,9 +44,10 @@ export async function runOverhead({ quick, tool, without = [], log = () => {} })
       { name: 'nginx tcp', missing: skip('nginx', nginxMissing('tcp')), start: () => ext(startNginx('tcp', backendPort)) },
     ];
 
-    for (const t of targets) {
-      if (t.missing) { rows.push({ name: t.name, skipped: t.missing }); log(`overhead: ${t.name}: skipped (${t.missing})`); continue; }
-      log(`overhead: ${t.name}: warm-up ${warmS}s, measure ${measureS}s`);
+    // Rounds interleave the targets, so a slow minute on a shared machine hits all of them.
+    for (let round = 1; round <= rounds; round++) for (const t of targets) {
+      if (t.missing) { skipped.set(t.name, t.missing); if (round === 1) log(`overhead: ${t.name}: skipped (${t.missing})`); continue; }
+      log(`overhead: round ${round}/${rounds}: ${t.name}: warm-up ${warmS}s, measure ${measureS}s`);
       let target;
       try {
         target = await t.start();
@@ -53,7 +58,8 @@ export async function runOverhead({ quick, tool, without = [], log = () => {} })
         const p0 = cpuMicros(proxyPids), b0 = cpuMicros(backendPids);
         const m = await measure(tool, target.url, { seconds: measureS });
         const p1 = cpuMicros(proxyPids), b1 = cpuMicros(backendPids);
-        rows.push({
+        if (!samples.has(t.name)) samples.set(t.name, []);
+        samples.get(t.name).push({
           name: t.name,
           direct: target === direct,
           requests: m.requests,
@@ -67,7 +73,7 @@ export async function runOverhead({ quick, tool, without = [], log = () => {} })
           proxyPids,
         });
       } catch (err) {
-        rows.push({ name: t.name, skipped: `failed: ${err.message.split('\n')[0]}` });
+        skipped.set(t.name, `failed: ${err.message.split('\n')[0]}`);
         log(`overhead: ${t.name}: ${err.message}`);
       } finally {
         if (target) await target.stop();
@@ -77,7 +83,22 @@ export async function runOverhead({ quick, tool, without = [], log = () => {} })
     await backend.stop(5_000);
   }
 
+  const rows = [...new Set([...samples.keys(), ...skipped.keys()])].map((name) =>
+    samples.has(name) ? medianRow(samples.get(name)) : { name, skipped: skipped.get(name) });
   const base = rows.find((r) => r.direct);
   for (const r of rows) if (!r.skipped && base) r.vsDirect = r.rps / base.rps;
-  return { tool, connections: 50, warmS, measureS, rows };
+  return { tool, connections: 50, warmS, measureS, rounds, rows };
+}
+
+/** Each number is the median over the rounds on its own; `rounds` keeps every sample. */
+function medianRow(list) {
+  const med = (k) => {
+    const v = list.map((s) => s[k]).filter((x) => typeof x === 'number').sort((a, b) => a - b);
+    return v.length ? v[(v.length - 1) >> 1] : null;
+  };
+  const row = { ...list[0], rounds: list.map((s) => ({ rps: s.rps, proxyCpuUsPerReq: s.proxyCpuUsPerReq })) };
+  for (const k of ['requests', 'rps', 'p50Ms', 'p99Ms', 'proxyCpuUsPerReq', 'backendCpuUsPerReq']) row[k] = med(k);
+  row.errors = list.reduce((a, s) => a + s.errors, 0);
+  row.non2xx = list.reduce((a, s) => a + s.non2xx, 0);
+  return row;
 }

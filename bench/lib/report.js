@@ -13,14 +13,15 @@ const ms = (v) => (v == null || Number.isNaN(v) ? '–' : v < 10 ? `${v.toFixed(
 
 function overheadTable(o) {
   const out = [
-    '| Target | req/s | vs direct | p50 | p99 | proxy CPU µs/req | backend CPU µs/req | errors |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| Target | req/s | vs direct | p50 | p99 | proxy CPU µs/req | each round | backend CPU µs/req | errors |',
+    '|---|---:|---:|---:|---:|---:|---|---:|---:|',
   ];
   for (const r of o.rows) {
-    if (r.skipped) { out.push(`| ${r.name} | skipped: ${r.skipped} | | | | | | |`); continue; }
+    if (r.skipped) { out.push(`| ${r.name} | skipped: ${r.skipped} | | | | | | | |`); continue; }
+    const each = (r.rounds ?? []).map((x) => n1(r.direct ? null : x.proxyCpuUsPerReq)).join(' / ');
     const proxy = r.direct ? `(backend) ${n1(r.backendCpuUsPerReq)}` : n1(r.proxyCpuUsPerReq);
     const errs = r.errors + r.non2xx;
-    out.push(`| ${r.name} | ${n0(r.rps)} | ${r.vsDirect == null ? '–' : `${(r.vsDirect * 100).toFixed(0)}%`} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${proxy} | ${n1(r.backendCpuUsPerReq)} | ${errs} |`);
+    out.push(`| ${r.name} | ${n0(r.rps)} | ${r.vsDirect == null ? '–' : `${(r.vsDirect * 100).toFixed(0)}%`} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${proxy} | ${r.direct ? '' : each} | ${n1(r.backendCpuUsPerReq)} | ${errs} |`);
   }
   return out;
 }
@@ -103,7 +104,7 @@ export function renderMarkdown(res) {
     '## Proxy overhead',
     '',
     `Load: ${o.tool === 'wrk' ? 'wrk -t1' : 'autocannon (in-process, pipelining 1)'}, ${o.connections} keep-alive connections, ` +
-      `${o.warmS}s warm-up then ${o.measureS}s measured per target; one proxy worker/thread each; backend: bench/backend.js (12-byte body).`,
+      `${o.warmS}s warm-up then ${o.measureS}s measured per target, ${o.rounds ?? 1} interleaved round(s), medians shown; one proxy worker/thread each; backend: bench/backend.js (12-byte body).`,
     '',
     ...overheadTable(o),
     '',

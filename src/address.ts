@@ -4,6 +4,22 @@ import { UsageError } from './errors.js';
 /** Where something listens: a unix socket path, or a host and port. */
 export type Address = { path: string } | { host: string; port: number };
 
+/** A socket passed in by systemd (LISTEN_FDS), named by its fd number or its FileDescriptorName. */
+export type Inherited = { fd: number } | { fdName: string };
+
+/** What a --listen value asks for: an address to bind, or a socket systemd already bound. */
+export type ListenSpec = Address | Inherited;
+
+export function isInherited(s: ListenSpec): s is Inherited {
+  return 'fd' in s || 'fdName' in s;
+}
+
+export function formatListen(s: ListenSpec): string {
+  if ('fd' in s) return `fd:${s.fd}`;
+  if ('fdName' in s) return `fdname:${s.fdName}`;
+  return formatAddress(s);
+}
+
 export function isPath(a: Address): a is { path: string } {
   return 'path' in a;
 }
@@ -16,10 +32,20 @@ export function formatAddress(a: Address): string {
 
 /**
  * Parses a --listen value: `8888` (all interfaces), `127.0.0.1:8888`, `[::1]:8888`,
- * `localhost:8888`, or a unix socket path (anything containing a `/`).
+ * `localhost:8888`, a unix socket path (anything containing a `/`), or a socket from systemd:
+ * `fd:3`, `fdname:web`.
  */
-export function parseListen(value: string): Address {
+export function parseListen(value: string): ListenSpec {
   const v = value.trim();
+  const sd = /^(fd|fdname):(.*)$/.exec(v);
+  if (sd) {
+    if (sd[1] === 'fdname') {
+      if (!/^[\x21-\x7e]+$/.test(sd[2]!) || sd[2]!.includes(':')) throw new UsageError(`bad --listen address "${value}": fdname:NAME needs a name`);
+      return { fdName: sd[2]! };
+    }
+    if (!/^\d+$/.test(sd[2]!) || Number(sd[2]) < 3) throw new UsageError(`bad --listen address "${value}": fd:N needs a number of 3 or more`);
+    return { fd: Number(sd[2]) };
+  }
   if (v.includes('/')) return { path: v };
   let host = '0.0.0.0';
   let portText = v;

@@ -23,7 +23,7 @@ function program(): Command {
     .description('Zero-downtime reverse proxy and process supervisor. kill -HUP deploys a new generation.')
     .version(pkg.version, '-V, --version')
     .argument('<command...>', 'the backend command, after --')
-    .option('-l, --listen <addr>', 'public address: PORT, HOST:PORT, [V6]:PORT or a socket path (repeatable)', collect, [])
+    .option('-l, --listen <addr>', 'public address: PORT, HOST:PORT, [V6]:PORT, a socket path, or a socket from systemd: fd:N, fdname:NAME (repeatable; none = every socket systemd passed)', collect, [])
     .addOption(new Option('--mode <mode>', 'proxy mode').choices(['http', 'tcp']).default('http'))
     .addOption(new Option('--engine <engine>', 'http mode data path: raw (net + llhttp) or node (http server + undici)').choices(['raw', 'node']))
     .addOption(new Option('--backend <kind>', 'how backends get their socket').choices(['unix', 'tcp', 'port-env']).default('unix'))

@@ -6,7 +6,7 @@ import { Master } from './master/master.js';
 export { Master } from './master/master.js';
 export type { DeployResult } from './master/deployer.js';
 export { resolveOptions, defaults, parseDuration, type Options, type OptionsInput, type BackendKind } from './options.js';
-export { parseListen, formatAddress, type Address } from './address.js';
+export { parseListen, formatAddress, formatListen, type Address, type ListenSpec, type Inherited } from './address.js';
 export { HotproxyError, UsageError, ListenError, DeployError, type ErrorCode } from './errors.js';
 export { createLogger, type Logger } from './log.js';
 

@@ -1,5 +1,6 @@
 import { BlockList, isIP } from 'node:net';
-import type { Address } from './address.js';
+import type { ListenSpec } from './address.js';
+import { activationPresent } from './master/activation.js';
 import { UsageError } from './errors.js';
 import type { EngineKind, Mode } from './ipc.js';
 import type { LogFormat } from './log.js';
@@ -8,7 +9,8 @@ export type BackendKind = 'unix' | 'tcp' | 'port-env';
 
 /** Everything the library needs; the CLI only fills this in. Durations are milliseconds. */
 export interface Options {
-  listen: Address[];
+  /** Empty: every socket systemd passed in (LISTEN_FDS). */
+  listen: ListenSpec[];
   command: string[];
   mode: Mode;
   /** http mode's data path. */
@@ -68,11 +70,11 @@ export const defaults = {
   logFormat: 'auto' as LogFormat,
 };
 
-export type OptionsInput = Partial<Options> & { listen: Address[]; command: string[] };
+export type OptionsInput = Partial<Options> & { listen: ListenSpec[]; command: string[] };
 
 export function resolveOptions(input: OptionsInput): Options {
   const o: Options = { ...defaults, ...stripUndefined(input) } as Options;
-  if (o.listen.length === 0) throw new UsageError('at least one --listen address is required');
+  if (o.listen.length === 0 && !activationPresent()) throw new UsageError('at least one --listen address is required (or sockets from systemd: LISTEN_FDS)');
   if (o.command.length === 0 || !o.command[0]) throw new UsageError('missing backend command: hotproxy [options] -- <command> [args...]');
   oneOf('--mode', o.mode, ['http', 'tcp']);
   oneOf('--engine', o.engine, ['raw', 'node']);

@@ -5,8 +5,10 @@
 import net from 'node:net';
 import { lstatSync, unlinkSync } from 'node:fs';
 import { getSystemErrorName } from 'node:util';
-import { formatAddress, isPath, type Address } from '../address.js';
+import { resolve as resolvePath } from 'node:path';
+import { formatAddress, formatListen, isInherited, isPath, type Address, type ListenSpec } from '../address.js';
 import { ListenError } from '../errors.js';
+import { unixSocketPath, type InheritedSocket } from './activation.js';
 
 interface BoundHandle {
   fd: number;
@@ -22,18 +24,67 @@ export interface Listener {
   /** The bound address (a port of 0 is resolved). */
   address: Address;
   fd: number;
+  /** Set when systemd passed the socket in: its FileDescriptorName. */
+  fdName?: string;
   close(): void;
 }
 
-export async function bindListeners(addresses: Address[]): Promise<Listener[]> {
+export interface Bound {
+  listeners: Listener[];
+  /** Sockets systemd passed that no --listen asked for (closed). */
+  unused: InheritedSocket[];
+}
+
+/**
+ * Binds each --listen address, or takes it from the sockets systemd passed: by `fd:N`, by
+ * `fdname:NAME` (every socket of that name), or by an address equal to the socket's own.
+ * No --listen at all means every passed socket.
+ */
+export async function bindListeners(specs: ListenSpec[], inherited: InheritedSocket[] = []): Promise<Bound> {
   const out: Listener[] = [];
+  const adopted = inherited.map(adopt);
+  const taken = new Set<number>();
+  const take = (l: Listener): void => { taken.add(l.fd); out.push(l); };
   try {
-    for (const a of addresses) out.push(await bind(a));
+    if (specs.length === 0) adopted.forEach(take);
+    for (const s of specs) {
+      if (isInherited(s)) {
+        const found = adopted.filter((l) => ('fd' in s ? l.fd === s.fd : l.fdName === s.fdName));
+        if (found.length === 0) throw new ListenError(`--listen ${formatListen(s)}: no such socket was passed in (LISTEN_FDS names ${describeInherited(inherited)})`);
+        found.forEach(take);
+        continue;
+      }
+      const same = adopted.find((l) => !taken.has(l.fd) && sameAddress(l.address, s));
+      if (same) take(same);
+      else out.push(await bind(s));
+    }
   } catch (err) {
-    for (const l of out) l.close();
+    for (const l of out) if (!adopted.includes(l)) l.close();
+    for (const l of adopted) l.close();
     throw err;
   }
-  return out;
+  const unused = inherited.filter((i) => !taken.has(i.fd));
+  for (const l of adopted) if (!taken.has(l.fd)) l.close();
+  return { listeners: out, unused };
+}
+
+function describeInherited(list: InheritedSocket[]): string {
+  return list.length ? list.map((i) => `fd:${i.fd}=${i.name}`).join(', ') : 'none';
+}
+
+function adopt(s: InheritedSocket): Listener {
+  const h = createServerHandle(undefined as unknown as string, 0, 0, s.fd);
+  if (typeof h === 'number') throw new ListenError(`the socket systemd passed as fd ${s.fd} (${s.name}) is not usable: ${getSystemErrorName(h)}`);
+  const info: { address?: string; port?: number } = {};
+  const isTcp = typeof h.getsockname === 'function' && h.getsockname(info) === 0 && info.port !== undefined;
+  const address: Address = isTcp ? { host: info.address!, port: info.port! } : { path: unixSocketPath(s.fd) ?? `fd:${s.fd}` };
+  return { address, fd: s.fd, fdName: s.name, close: () => h.close() };
+}
+
+function sameAddress(have: Address, want: Address): boolean {
+  if (isPath(have) || isPath(want)) return isPath(have) && isPath(want) && have.path === resolvePath(want.path);
+  const wildcard = (h: string): boolean => h === '0.0.0.0' || h === '::';
+  return have.port === want.port && (have.host === want.host || (wildcard(have.host) && wildcard(want.host)));
 }
 
 async function bind(a: Address): Promise<Listener> {

@@ -15,6 +15,8 @@ import { Deployer, type DeployResult } from './deployer.js';
 import { claimPidFile, removeQuietly, statusFileContent, writeAtomic } from './files.js';
 import { collectStatus, type Status } from './status.js';
 import { bindListeners, type Listener } from './listeners.js';
+import { takeInheritedSockets } from './activation.js';
+import { Notifier } from './notify.js';
 import { ProxyWorkers, type UpgradeResult } from './proxy-workers.js';
 import { createRuntimeDir, removeRuntimeDir } from './runtime-dir.js';
 
@@ -29,6 +31,7 @@ export class Master {
   private stopping: Promise<void> | undefined;
   private reaper: Reaper | undefined;
   private control: ControlServer | undefined;
+  private notifier: Notifier | undefined;
   private upgrades = new Coalescer(() => this.runUpgrade());
   private readonly startedAt = Date.now();
   private resolveStopped!: () => void;
@@ -51,10 +54,15 @@ export class Master {
     const o = this.options;
     this.setState('starting');
     try {
+      // systemd's variables are ours alone: taken before anything is spawned.
+      const inherited = takeInheritedSockets();
+      this.notifier = Notifier.fromEnv(this.rootLog);
       checkCommand(o.command[0]!);
       if (o.pidFile) claimPidFile(o.pidFile);
       this.runtimeDir = createRuntimeDir(o.runtimeDir);
-      this.listeners = await bindListeners(o.listen);
+      const bound = await bindListeners(o.listen, inherited);
+      this.listeners = bound.listeners;
+      if (bound.unused.length) this.log.warn({ sockets: bound.unused }, 'Sockets passed by systemd that no --listen names are closed');
       await this.openControl(this.runtimeDir);
       this.workers = new ProxyWorkers({
         count: o.proxyWorkers,
@@ -67,7 +75,8 @@ export class Master {
         log: this.rootLog,
       });
       await this.workers.start();
-      this.log.info({ listen: this.addresses.map(formatAddress), mode: o.mode, workers: this.workers.pids }, 'Listening');
+      const fromSystemd = this.listeners.filter((l) => l.fdName !== undefined).map((l) => `${formatAddress(l.address)} (fd ${l.fd}, ${l.fdName})`);
+      this.log.info({ listen: this.addresses.map(formatAddress), mode: o.mode, workers: this.workers.pids, ...(fromSystemd.length ? { fromSystemd } : {}) }, 'Listening');
       this.reaper = new Reaper();
       this.deployer = new Deployer({
         options: o, runtimeDir: this.runtimeDir, log: this.rootLog, reaper: this.reaper,
@@ -83,6 +92,7 @@ export class Master {
       if (o.pidFile) writeAtomic(o.pidFile, `${process.pid}\n`);
       this.setState('running');
       this.log.info({ gen: first.gen, pids: first.pids, listen: this.addresses.map(formatAddress), control: this.control?.path }, 'Ready');
+      void this.notifier?.ready(`serving generation ${first.gen}`);
     } catch (err) {
       await this.stop();
       throw err;
@@ -98,7 +108,11 @@ export class Master {
   async reload(): Promise<DeployResult> {
     if (!this.deployer || this.state !== 'running') return { ok: false, gen: 0, error: `hotproxy is ${this.state}` };
     if (this.upgrades.busy) await this.upgrades.settled();
-    return this.deployer.deploy();
+    void this.notifier?.reloading();
+    const r = await this.deployer.deploy();
+    const active = this.deployer.active?.id;
+    void this.notifier?.ready(r.ok ? `serving generation ${r.gen}` : `deploy of generation ${r.gen} failed; serving generation ${active}`);
+    return r;
   }
 
   /**
@@ -172,6 +186,7 @@ export class Master {
     const o = this.options;
     this.setState('stopping');
     this.log.info('Stopping');
+    const notified = this.notifier?.stopping();
     try {
       // Stop accepting: drop the master's copies first, so the socket stops listening the
       // moment the last worker closes its own — nothing is left queued that nobody accepts.
@@ -187,6 +202,7 @@ export class Master {
     removeQuietly(o.pidFile);
     removeQuietly(o.statusFile);
     if (this.runtimeDir) removeRuntimeDir(this.runtimeDir);
+    await notified;
     this.setState('stopped');
     this.log.info('Stopped');
     this.resolveStopped();

@@ -122,12 +122,15 @@ export interface StartOptions {
   cli?: string;
   /** Don't wait for Ready (for start-up failure tests). */
   noWait?: boolean;
+  /** A command that execs hotproxy (systemd-socket-activate …); no --listen is added. */
+  wrap?: string[];
 }
 
 export async function startHotproxy(args: string[], command: string[] = NODE_APP, opts: StartOptions = {}): Promise<Hotproxy> {
-  const hasListen = args.some((a) => a === '--listen' || a === '-l');
+  const hasListen = opts.wrap !== undefined || args.some((a) => a === '--listen' || a === '-l');
   const argv = [opts.cli ?? CLI, ...(hasListen ? [] : ['--listen', '127.0.0.1:0']), '--log-format', 'json', ...args, '--', ...command];
-  const proc = spawn(process.execPath, argv, {
+  const [file, ...pre] = opts.wrap ?? [];
+  const proc = spawn(file ?? process.execPath, file ? [...pre, process.execPath, ...argv] : argv, {
     cwd: ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

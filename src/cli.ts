@@ -6,6 +6,7 @@ import { parseListen } from './address.js';
 import { describe, HotproxyError, UsageError } from './errors.js';
 import { createLogger } from './log.js';
 import { runControl } from './control/client.js';
+import { applyConfigFile, configPath, envName } from './config-file.js';
 import type { ControlCommand } from './control/protocol.js';
 import { Master } from './master/master.js';
 import { handleSignals } from './master/signals.js';
@@ -13,16 +14,24 @@ import { parseCount, parseDuration, resolveOptions, type Options } from './optio
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
+// Repeatable, and comma-separated lists too (one HOTPROXY_LISTEN variable can name several).
+const collect = (v: string, prev: string[]): string[] => [...prev, ...v.split(',').map((x) => x.trim()).filter(Boolean)];
 const duration = (flag: string) => (v: string): number => parseDuration(flag, v);
 const count = (flag: string) => (v: string): number => parseCount(flag, v);
 
+/** Every option can also come from HOTPROXY_<NAME> (set before commander registers it). */
+class EnvCommand extends Command {
+  override addOption(o: Option): this {
+    return super.addOption(o.env(envName(o)));
+  }
+}
+
 function program(): Command {
-  return new Command('hotproxy')
+  return new EnvCommand('hotproxy')
     .usage('[options] -- <command> [args...]')
     .description('Zero-downtime reverse proxy and process supervisor. kill -HUP deploys a new generation.')
     .version(pkg.version, '-V, --version')
-    .argument('<command...>', 'the backend command, after --')
+    .argument('[command...]', 'the backend command, after -- (or "command" in the config file)')
     .option('-l, --listen <addr>', 'public address: PORT, HOST:PORT, [V6]:PORT, a socket path, or a socket from systemd: fd:N, fdname:NAME (repeatable; none = every socket systemd passed)', collect, [])
     .addOption(new Option('--mode <mode>', 'proxy mode').choices(['http', 'tcp']).default('http'))
     .addOption(new Option('--engine <engine>', 'http mode data path: raw (net + llhttp) or node (http server + undici)').choices(['raw', 'node']))
@@ -47,6 +56,7 @@ function program(): Command {
     .option('--status-file <path>', "Server::Starter's status file: <generation>:<pid> lines")
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .addOption(new Option('--log-format <format>', 'log format').choices(['json', 'pretty', 'auto']).default('auto'))
+    .option('--config <file>', 'JSON file of settings: {"listen": ["8888"], "drain-timeout": "30s", "command": ["node", "app.js"]}')
     .passThroughOptions()
     .showSuggestionAfterError()
     .exitOverride()
@@ -61,7 +71,10 @@ Examples:
   hotproxy --listen 5432 --mode tcp -- ./my-tcp-server
   kill -HUP <pid>     deploy a new generation; no request fails
   kill -USR2 <pid>    replace the proxy workers with the code on disk; connections move
-  kill -TERM <pid>    drain and stop`);
+  kill -TERM <pid>    drain and stop
+
+Every option can also come from HOTPROXY_<NAME> (HOTPROXY_DRAIN_TIMEOUT=10s) or the --config
+file; the command line wins over the environment, which wins over the file.`);
 }
 
 function parseArgs(argv: string[]): Options {
@@ -78,10 +91,12 @@ function parseArgs(argv: string[]): Options {
     }
     throw err;
   }
+  const file = configPath(argv.slice(2));
+  const fileCommand = file === undefined ? undefined : applyConfigFile(cmd, file);
   const f = cmd.opts();
   return resolveOptions({
     listen: (f.listen as string[]).map(parseListen),
-    command: cmd.args,
+    command: cmd.args.length > 0 ? cmd.args : fileCommand ?? [],
     mode: f.mode, engine: f.engine, backend: f.backend, workers: f.workers, proxyWorkers: f.proxyWorkers,
     deployTimeoutMs: f.deployTimeout, drainTimeoutMs: f.drainTimeout, upgradeTimeoutMs: f.upgradeTimeout, queueTimeoutMs: f.queueTimeout,
     headerTimeoutMs: f.headerTimeout, keepAliveTimeoutMs: f.keepaliveTimeout,

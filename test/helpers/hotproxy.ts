@@ -124,10 +124,12 @@ export interface StartOptions {
   noWait?: boolean;
   /** A command that execs hotproxy (systemd-socket-activate …); no --listen is added. */
   wrap?: string[];
+  /** Add no --listen (it comes from a config file or the environment). */
+  noListen?: boolean;
 }
 
 export async function startHotproxy(args: string[], command: string[] = NODE_APP, opts: StartOptions = {}): Promise<Hotproxy> {
-  const hasListen = opts.wrap !== undefined || args.some((a) => a === '--listen' || a === '-l');
+  const hasListen = opts.wrap !== undefined || opts.noListen || args.some((a) => a === '--listen' || a === '-l');
   const argv = [opts.cli ?? CLI, ...(hasListen ? [] : ['--listen', '127.0.0.1:0']), '--log-format', 'json', ...args, '--', ...command];
   const [file, ...pre] = opts.wrap ?? [];
   const proc = spawn(file ?? process.execPath, file ? [...pre, process.execPath, ...argv] : argv, {
@@ -147,9 +149,9 @@ export async function startHotproxy(args: string[], command: string[] = NODE_APP
 }
 
 /** Runs the CLI as a deploy script would (`hotproxy reload …`), without blocking the event loop. */
-export function runCli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args], { cwd: ROOT });
+    const p = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));

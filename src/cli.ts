@@ -2,7 +2,7 @@
 // Maps command-line flags to Options and calls the library. The only place that exits.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { parseListen } from './address.js';
+import { isInherited, parseListen, type Address } from './address.js';
 import { describe, HotproxyError, UsageError } from './errors.js';
 import { createLogger } from './log.js';
 import { runControl } from './control/client.js';
@@ -18,6 +18,11 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 const collect = (v: string, prev: string[]): string[] => [...prev, ...v.split(',').map((x) => x.trim()).filter(Boolean)];
 const duration = (flag: string) => (v: string): number => parseDuration(flag, v);
 const count = (flag: string) => (v: string): number => parseCount(flag, v);
+const adminAddress = (v: string): Address => {
+  const a = parseListen(v);
+  if (isInherited(a)) throw new UsageError('--metrics takes an address or a socket path, not a socket from systemd');
+  return a;
+};
 
 /** Every option can also come from HOTPROXY_<NAME> (set before commander registers it). */
 class EnvCommand extends Command {
@@ -54,6 +59,7 @@ function program(): Command {
     .option('--control <path>', 'control socket (default: control.sock in the runtime directory)')
     .option('--pid-file <path>', 'write the master pid here once serving; removed at exit')
     .option('--status-file <path>', "Server::Starter's status file: <generation>:<pid> lines")
+    .option('--metrics <addr>', 'admin listener, never public: /metrics (Prometheus), /ready, /live (e.g. 127.0.0.1:9090)', adminAddress)
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .addOption(new Option('--log-format <format>', 'log format').choices(['json', 'pretty', 'auto']).default('auto'))
     .option('--config <file>', 'JSON file of settings: {"listen": ["8888"], "drain-timeout": "30s", "command": ["node", "app.js"]}')
@@ -103,7 +109,7 @@ function parseArgs(argv: string[]): Options {
     healthPath: f.healthPath, healthIntervalMs: f.healthInterval, healthRise: f.healthRise,
     healthCmd: f.healthCmd, readyDelayMs: f.readyDelay, runtimeDir: f.runtimeDir,
     trustProxy: f.trustProxy, control: f.control, pidFile: f.pidFile, statusFile: f.statusFile,
-    logLevel: f.logLevel, logFormat: f.logFormat,
+    logLevel: f.logLevel, logFormat: f.logFormat, metrics: f.metrics,
   });
 }
 

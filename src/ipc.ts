@@ -3,6 +3,7 @@
 // when a generation has no requests or connections left on them.
 import type { Address } from './address.js';
 import type { LogOptions } from './log.js';
+import type { Metrics } from './metrics/traffic.js';
 
 export type Mode = 'http' | 'tcp';
 /** The http-mode data path: `node` = Node's http server + undici, `raw` = net + llhttp. */
@@ -54,7 +55,9 @@ export type FromWorker =
   | { t: 'drained'; gen: number }
   /** A connection handed to the master for a new worker (the handle rides along). */
   | { t: 'conn' }
-  | { t: 'stats'; seq: number; stats: WorkerStats };
+  | { t: 'stats'; seq: number; stats: WorkerStats }
+  /** A retiring worker's last traffic totals, sent just before it exits. */
+  | { t: 'final'; traffic: Metrics };
 
 /** What only a worker can see, for `hotproxy status`. */
 export interface WorkerStats {
@@ -62,4 +65,6 @@ export interface WorkerStats {
   inflight: Record<number, number>;
   /** Open client connections. */
   connections: number;
+  /** Request totals since the worker started, for /metrics. */
+  traffic: Metrics;
 }

@@ -1,5 +1,5 @@
 import { BlockList, isIP } from 'node:net';
-import type { ListenSpec } from './address.js';
+import { isInherited, isPath, type Address, type ListenSpec } from './address.js';
 import { activationPresent } from './master/activation.js';
 import { UsageError } from './errors.js';
 import type { EngineKind, Mode } from './ipc.js';
@@ -43,6 +43,8 @@ export interface Options {
   statusFile?: string;
   logLevel: string;
   logFormat: LogFormat;
+  /** The admin listener: /metrics (Prometheus), /ready, /live. Never a public address. */
+  metrics?: Address;
 }
 
 export const defaults = {
@@ -98,6 +100,7 @@ export function resolveOptions(input: OptionsInput): Options {
     o.readyDelayMs = defaults.tcpReadyDelayMs;
   }
   for (const cidr of o.trustProxy) parseCidr(cidr);
+  if (o.metrics) checkAdmin(o.metrics, o.listen);
   return o;
 }
 
@@ -132,6 +135,13 @@ function parseCidr(cidr: string): { address: string; prefix: number; family: 'ip
   const prefix = prefixText === undefined ? max : Number(prefixText);
   if (!Number.isInteger(prefix) || prefix < 0 || prefix > max) throw new UsageError(`--trust-proxy: bad prefix in "${cidr}"`);
   return { address, prefix, family: v === 4 ? 'ipv4' : 'ipv6' };
+}
+
+function checkAdmin(admin: Address, listen: ListenSpec[]): void {
+  const clash = listen.some((l) => !isInherited(l) && (isPath(l) || isPath(admin)
+    ? isPath(l) && isPath(admin) && l.path === admin.path
+    : l.port !== 0 && l.port === admin.port && (l.host === admin.host || l.host === '0.0.0.0' || admin.host === '0.0.0.0')));
+  if (clash) throw new UsageError('--metrics must be an address of its own, not one of the public --listen addresses');
 }
 
 function oneOf(flag: string, value: string, allowed: string[]): void {

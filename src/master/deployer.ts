@@ -12,8 +12,11 @@ export type DeployResult =
   | { ok: true; gen: number; pids: number[]; ms: number }
   | { ok: false; gen: number; error: string };
 
-/** Emits `change` whenever the set of running generations or their pids changes. */
-export class Deployer extends EventEmitter<{ change: [] }> {
+/**
+ * Emits `change` whenever the set of running generations or their pids changes, `deployed`
+ * with each deploy's outcome, `restarted` when the active generation restarted a backend.
+ */
+export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult]; restarted: [] }> {
   active: Generation | undefined;
   readonly draining = new Set<Generation>();
   private nextId = 1;
@@ -37,6 +40,12 @@ export class Deployer extends EventEmitter<{ change: [] }> {
   }
 
   private async run(): Promise<DeployResult> {
+    const result = await this.steps();
+    this.emit('deployed', result);
+    return result;
+  }
+
+  private async steps(): Promise<DeployResult> {
     const { options } = this.ctx;
     if (this.stopped) return { ok: false, gen: 0, error: 'hotproxy is stopping' };
     const green = new Generation(this.nextId++, this.ctx);
@@ -65,6 +74,7 @@ export class Deployer extends EventEmitter<{ change: [] }> {
     this.active = green;
     green.activate();
     green.on('targets', () => void this.publish(green));
+    green.on('restarted', () => this.emit('restarted'));
     await this.publish(green);
     const ms = Date.now() - t0;
     log.info({ pids: green.pids, ms, previous: blue?.id }, 'Deployed');

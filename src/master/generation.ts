@@ -30,7 +30,7 @@ interface Slot {
   timer: NodeJS.Timeout | undefined;
 }
 
-export class Generation extends EventEmitter<{ targets: [] }> {
+export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
   state: GenerationState = 'starting';
   readonly startedAt = Date.now();
   private slots: Slot[];
@@ -129,6 +129,7 @@ export class Generation extends EventEmitter<{ targets: [] }> {
     const started = inst;
     void started.exited.then(() => this.onExit(slot, started));
     this.log.info({ backendPid: inst.pid, instance: slot.index }, 'Backend restarted');
+    this.emit('restarted');
     this.emit('targets');
   }
 

@@ -17,6 +17,8 @@ import { collectStatus, type Status } from './status.js';
 import { bindListeners, type Listener } from './listeners.js';
 import { takeInheritedSockets } from './activation.js';
 import { Notifier } from './notify.js';
+import { AdminServer } from '../metrics/admin.js';
+import { MasterMetrics } from '../metrics/metrics.js';
 import { ProxyWorkers, type UpgradeResult } from './proxy-workers.js';
 import { createRuntimeDir, removeRuntimeDir } from './runtime-dir.js';
 
@@ -32,6 +34,8 @@ export class Master {
   private reaper: Reaper | undefined;
   private control: ControlServer | undefined;
   private notifier: Notifier | undefined;
+  private admin: AdminServer | undefined;
+  private metrics: MasterMetrics | undefined;
   private upgrades = new Coalescer(() => this.runUpgrade());
   private readonly startedAt = Date.now();
   private resolveStopped!: () => void;
@@ -64,6 +68,7 @@ export class Master {
       this.listeners = bound.listeners;
       if (bound.unused.length) this.log.warn({ sockets: bound.unused }, 'Sockets passed by systemd that no --listen names are closed');
       await this.openControl(this.runtimeDir);
+      if (o.metrics) await this.openAdmin(o.metrics);
       this.workers = new ProxyWorkers({
         count: o.proxyWorkers,
         fds: this.listeners.map((l) => l.fd),
@@ -73,6 +78,7 @@ export class Master {
           log: { level: o.logLevel, format: o.logFormat },
         },
         log: this.rootLog,
+        onFinalTraffic: (t) => this.metrics?.retire(t),
       });
       await this.workers.start();
       const fromSystemd = this.listeners.filter((l) => l.fdName !== undefined).map((l) => `${formatAddress(l.address)} (fd ${l.fd}, ${l.fdName})`);
@@ -85,13 +91,16 @@ export class Master {
           cmd: o.healthCmd, readyDelayMs: o.readyDelayMs,
         },
       }, this.workers);
+      this.deployer.on('deployed', (r) => this.metrics?.deployed(r.ok, r.ok ? r.ms : undefined));
+      this.deployer.on('restarted', () => this.metrics?.restarted());
       const first = await this.deployer.deploy();
       if (!first.ok) throw new DeployError(`the first generation did not start: ${first.error}`);
       this.deployer.on('change', () => this.writeStatusFile());
       this.writeStatusFile();
       if (o.pidFile) writeAtomic(o.pidFile, `${process.pid}\n`);
       this.setState('running');
-      this.log.info({ gen: first.gen, pids: first.pids, listen: this.addresses.map(formatAddress), control: this.control?.path }, 'Ready');
+      const metrics = this.admin ? formatAddress(this.admin.address) : undefined;
+      this.log.info({ gen: first.gen, pids: first.pids, listen: this.addresses.map(formatAddress), control: this.control?.path, metrics }, 'Ready');
       void this.notifier?.ready(`serving generation ${first.gen}`);
     } catch (err) {
       await this.stop();
@@ -130,6 +139,7 @@ export class Master {
     const before = workers.pids;
     this.log.info({ workers: before }, 'Upgrading');
     const r = await workers.upgrade(this.options.upgradeTimeoutMs, this.options.drainTimeoutMs);
+    this.metrics?.upgraded(r.ok);
     if (r.ok) this.log.info({ workers: r.pids, previous: before, ms: r.ms }, 'Upgraded');
     else this.log.error({ err: r.error }, 'Upgrade failed; the current proxy workers keep serving');
     return r;
@@ -150,6 +160,18 @@ export class Master {
     this.control = await ControlServer.open(path, (req) => this.command(req), this.rootLog);
     // Found by pid (hotproxy status --pid-file) even when it lives elsewhere.
     if (this.options.control) symlinkSync(path, join(runtimeDir, CONTROL_SOCKET));
+  }
+
+  private async openAdmin(address: Address): Promise<void> {
+    const metrics = new MasterMetrics({
+      workerStats: () => this.workers?.stats() ?? Promise.resolve([]),
+      activeGeneration: () => this.deployer?.active?.id,
+    });
+    this.metrics = metrics;
+    this.admin = await AdminServer.open(address, {
+      metrics: async () => ({ contentType: metrics.contentType, body: await metrics.render() }),
+      notReady: () => (this.state === 'running' ? undefined : this.state),
+    }, this.rootLog);
   }
 
   private async command(req: ControlRequest): Promise<ControlResponse> {
@@ -199,6 +221,7 @@ export class Master {
     }
     this.reaper?.close();
     this.control?.close();
+    this.admin?.close();
     removeQuietly(o.pidFile);
     removeQuietly(o.statusFile);
     if (this.runtimeDir) removeRuntimeDir(this.runtimeDir);
@@ -213,6 +236,7 @@ export class Master {
     this.workers?.kill();
     this.deployer?.kill();
     this.control?.close();
+    this.admin?.close();
     removeQuietly(this.options.pidFile);
     removeQuietly(this.options.statusFile);
     if (this.runtimeDir) removeRuntimeDir(this.runtimeDir);

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Backoff } from '../backoff.js';
 import { WorkerError } from '../errors.js';
+import type { Metrics } from '../metrics/traffic.js';
 import type { FromWorker, Route, Target, ToWorker, WorkerConfig, WorkerStats } from '../ipc.js';
 import type { Logger } from '../log.js';
 
@@ -17,6 +18,8 @@ const FIRST_LISTENER_FD = 4;
 class ProxyWorker {
   readonly exited: Promise<void>;
   alive = true;
+  /** Sent its last traffic totals: exiting. */
+  final = false;
 
   constructor(readonly index: number, readonly child: ChildProcess) {
     this.exited = new Promise((resolve) => child.once('exit', () => { this.alive = false; resolve(); }));
@@ -52,6 +55,8 @@ export interface ProxyWorkersOptions {
   fds: number[];
   config: Omit<WorkerConfig, 'index' | 'fds'>;
   log: Logger;
+  /** A retiring worker's last totals (for /metrics). */
+  onFinalTraffic?: (traffic: Metrics) => void;
 }
 
 export class ProxyWorkers {
@@ -91,7 +96,10 @@ export class ProxyWorkers {
     });
     const w = new ProxyWorker(index, child);
     child.on('error', () => {});
-    child.on('message', (m: FromWorker, handle: unknown) => { if (m.t === 'conn') this.relay(handle); });
+    child.on('message', (m: FromWorker, handle: unknown) => {
+      if (m.t === 'conn') this.relay(handle);
+      if (m.t === 'final') { w.final = true; this.opts.onFinalTraffic?.(m.traffic); }
+    });
     void w.exited.then(() => this.onExit(w));
     const ready = w.waitFor((m) => m.t === 'ready', timeoutMs).then((ok) => {
       if (ok) return undefined;
@@ -202,7 +210,8 @@ export class ProxyWorkers {
   /** Each live worker's view: in-flight work by generation and open connections. */
   async stats(): Promise<Array<{ worker: number; pid: number; stats?: WorkerStats }>> {
     const seq = ++this.statsSeq;
-    return Promise.all(this.live().map(async (w) => {
+    // A worker that sent its final totals is exiting and would not answer.
+    return Promise.all(this.live().filter((w) => !w.final).map(async (w) => {
       let stats: WorkerStats | undefined;
       const got = w.waitFor((m) => {
         if (m.t !== 'stats' || m.seq !== seq) return false;

@@ -13,6 +13,7 @@ import { Handover } from './handover.js';
 import type { Inflight } from './inflight.js';
 import type { Router } from './router.js';
 import { requestHeaders, responseHeaders } from './headers.js';
+import { traffic } from '../metrics/traffic.js';
 import { bodyFor, isRefused, isRetryable, statusFor } from './status.js';
 import { Tunnels } from './tunnels.js';
 
@@ -25,6 +26,9 @@ interface Upstream {
   gen: number;
   pool: Pool;
 }
+
+/** For /metrics: the generation that answered, or that the proxy answered for itself. */
+type Tracked = http.ServerResponse & { gen?: number; proxyMade?: boolean };
 
 export class HttpEngine implements Engine {
   private servers: http.Server[] = [];
@@ -55,6 +59,11 @@ export class HttpEngine implements Engine {
 
   request(req: http.IncomingMessage, res: http.ServerResponse, attempt = 1): void {
     if (this.stopping) res.setHeader('connection', 'close');
+    if (attempt === 1) {
+      const t0 = process.hrtime.bigint();
+      const r = res as Tracked;
+      res.once('finish', () => (r.proxyMade ? traffic.proxyAnswer(r.gen ?? 0, res.statusCode, t0) : traffic.record(r.gen ?? 0, res.statusCode, t0)));
+    }
     const target = this.router.pick();
     if (target !== undefined) return this.forward(req, res, target, attempt);
     this.router.wait(this.cfg.queueTimeoutMs).then(
@@ -68,6 +77,7 @@ export class HttpEngine implements Engine {
     const body = hasBody(req);
     const headers = requestHeaders(req.rawHeaders, { remoteAddress: req.socket.remoteAddress, trusted: this.trusted });
     this.inflight.inc(target.gen);
+    (res as Tracked).gen = target.gen;
     this.upstream(target).dispatch(
       { path: req.url!, method: req.method!, headers, body: body ? req : null },
       new Forward(this, req, res, target, attempt, !body && IDEMPOTENT.has(req.method!)),
@@ -78,6 +88,7 @@ export class HttpEngine implements Engine {
     if (res.headersSent) { res.destroy(); return; }
     const status = statusFor(err);
     this.log.warn({ status, err: (err as Error).message, code: (err as { code?: string }).code, target: target?.id }, 'Proxy error');
+    (res as Tracked).proxyMade = true;
     const body = bodyFor(status);
     res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
     res.end(body);

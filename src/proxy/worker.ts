@@ -2,6 +2,7 @@
 // routes as the master says. It never decides routes and never signals backends.
 import type { FromWorker, ToWorker, WorkerConfig } from '../ipc.js';
 import { createLogger, type Logger } from '../log.js';
+import { traffic } from '../metrics/traffic.js';
 import type { Engine } from './engine.js';
 import { HttpEngine } from './http-engine.js';
 import { Inflight } from './inflight.js';
@@ -49,7 +50,9 @@ function handOff(handle: unknown): Promise<void> {
 
 async function retire(timeoutMs: number): Promise<void> {
   if (engine) await engine.retire(timeoutMs, handOff);
-  process.exit(0);
+  // Its totals live on in the master's /metrics, so counters never go backwards.
+  if (!process.connected) process.exit(0);
+  process.send!({ t: 'final', traffic: traffic.toJSON() } satisfies FromWorker, undefined, {}, () => process.exit(0));
 }
 
 process.on('message', (msg: ToWorker, handle?: unknown) => {
@@ -85,7 +88,7 @@ process.on('message', (msg: ToWorker, handle?: unknown) => {
       return;
     case 'stats':
       void (engine?.connections() ?? Promise.resolve(0)).then((connections) =>
-        send({ t: 'stats', seq: msg.seq, stats: { inflight: inflight.byGen(), connections } }));
+        send({ t: 'stats', seq: msg.seq, stats: { inflight: inflight.byGen(), connections, traffic: traffic.toJSON() } }));
       return;
   }
 });

@@ -110,6 +110,7 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
 
   private async restart(slot: Slot): Promise<void> {
     if (this.state !== 'active') return;
+    this.emit('restarted');
     let inst: Instance | undefined;
     try {
       inst = await this.spawn(slot);
@@ -129,7 +130,6 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
     const started = inst;
     void started.exited.then(() => this.onExit(slot, started));
     this.log.info({ backendPid: inst.pid, instance: slot.index }, 'Backend restarted');
-    this.emit('restarted');
     this.emit('targets');
   }
 

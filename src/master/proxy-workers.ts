@@ -208,7 +208,7 @@ export class ProxyWorkers {
   }
 
   /** Each live worker's view: in-flight work by generation and open connections. */
-  async stats(): Promise<Array<{ worker: number; pid: number; stats?: WorkerStats }>> {
+  async stats(): Promise<Array<{ worker: number; pid: number; stats?: WorkerStats; final: boolean }>> {
     const seq = ++this.statsSeq;
     // A worker that sent its final totals is exiting and would not answer.
     return Promise.all(this.live().filter((w) => !w.final).map(async (w) => {
@@ -220,7 +220,7 @@ export class ProxyWorkers {
       }, 2_000);
       w.send({ t: 'stats', seq });
       await got;
-      return { worker: w.index, pid: w.child.pid!, stats };
+      return { worker: w.index, pid: w.child.pid!, stats, final: w.final };
     }));
   }
 

@@ -6,20 +6,23 @@ import type { WorkerStats } from '../ipc.js';
 import type { Metrics } from './traffic.js';
 
 export interface MetricsSource {
-  workerStats(): Promise<Array<{ stats?: WorkerStats }>>;
+  /** `final`: the worker has since sent its last totals, which retire() got. */
+  workerStats(): Promise<Array<{ stats?: WorkerStats; final: boolean }>>;
   activeGeneration(): number | undefined;
 }
 
 export class MasterMetrics {
   private readonly registry = new Registry();
   private retired: Metrics[] = [];
+  /** Folding in retired workers, one at a time (two retire together in every upgrade). */
+  private folding: Promise<void> = Promise.resolve();
   private readonly deploys = new Counter({ name: 'hotproxy_deploys_total', help: 'Deploys (HUP, hotproxy reload) by outcome.', labelNames: ['outcome'], registers: [this.registry] });
   private readonly deploySeconds = new Histogram({
     name: 'hotproxy_deploy_duration_seconds', help: 'Successful deploys: start of green to the switch.',
     buckets: [0.25, 0.5, 1, 2, 5, 10, 30, 60], registers: [this.registry],
   });
   private readonly upgrades = new Counter({ name: 'hotproxy_upgrades_total', help: 'Proxy upgrades (USR2, hotproxy upgrade) by outcome.', labelNames: ['outcome'], registers: [this.registry] });
-  private readonly restarts = new Counter({ name: 'hotproxy_backend_restarts_total', help: 'Backend instances restarted after they exited unexpectedly.', registers: [this.registry] });
+  private readonly restarts = new Counter({ name: 'hotproxy_backend_restarts_total', help: 'Restart attempts of backend instances that exited unexpectedly.', registers: [this.registry] });
   private readonly activeGen = new Gauge({ name: 'hotproxy_active_generation', help: 'The generation new requests go to.', registers: [this.registry] });
   private readonly inflight = new Gauge({ name: 'hotproxy_inflight', help: 'Requests (http) or connections (tcp, WebSocket) in flight, by generation.', labelNames: ['gen'], registers: [this.registry] });
   private readonly connections = new Gauge({ name: 'hotproxy_open_connections', help: 'Open client connections on the proxy workers.', registers: [this.registry] });
@@ -49,11 +52,16 @@ export class MasterMetrics {
   /** A worker that retired: its totals stay in the sums from now on. */
   retire(traffic: Metrics): void {
     // Folded into one entry so a long-lived master keeps one, not one per upgrade.
-    this.retired = [AggregatorRegistry.aggregate([...this.retired, traffic]).getMetricsAsJSON() as unknown as Metrics];
+    this.folding = this.folding.then(async () => {
+      this.retired = [(await AggregatorRegistry.aggregate([...this.retired, traffic]).getMetricsAsJSON()) as unknown as Metrics];
+    });
   }
 
   async render(): Promise<string> {
-    const workers = (await this.source.workerStats()).map((w) => w.stats).filter((s) => s !== undefined);
+    const all = await this.source.workerStats();
+    // A worker that retired meanwhile is counted once: from its final totals.
+    await this.folding;
+    const workers = all.filter((w) => !w.final).map((w) => w.stats).filter((s) => s !== undefined);
     const active = this.source.activeGeneration();
     if (active === undefined) this.activeGen.reset(); else this.activeGen.set(active);
     this.inflight.reset();

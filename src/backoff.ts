@@ -3,7 +3,7 @@ export class Backoff {
   private next: number;
   private goodTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly min = 100, private readonly max = 10_000, private readonly resetAfterMs = 10_000) {
+  constructor(private readonly min = 100, readonly max = 10_000, private readonly resetAfterMs = 10_000) {
     this.next = min;
   }
 

@@ -1,12 +1,32 @@
 import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CLI, NODE_APP, ROOT } from './helpers/hotproxy.js';
+import { isAlive } from './helpers/wait.js';
 
-function run(args: string[]): { status: number | null; stderr: string; stdout: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
+const RUNUSER = '/usr/sbin/runuser';
+
+function run(args: string[], runAs?: string): { status: number | null; stderr: string; stdout: string } {
+  const argv = [CLI, ...args];
+  const r = runAs
+    ? spawnSync(RUNUSER, ['-u', runAs, '--', process.execPath, ...argv], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 })
+    : spawnSync(process.execPath, argv, { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
   return { status: r.status, stderr: r.stderr, stdout: r.stdout };
 }
+
+/** Nothing half-started: no process it logged is alive and its runtime directory is gone. */
+function expectNothingLeft(r: { stdout: string }, runtimeParent: string): void {
+  const pids = [...r.stdout.matchAll(/"(?:workerPid|backendPid)":(\d+)/g)].map((m) => Number(m[1]));
+  expect(pids.filter(isAlive)).toEqual([]);
+  expect(readdirSync(runtimeParent)).toEqual([]);
+}
+
+let dir: string;
+beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'hp-cli-test-')); });
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 function expectOneLineError(r: { stderr: string }, pattern: RegExp): void {
   const lines = r.stderr.trim().split('\n');
@@ -24,6 +44,8 @@ describe('bad input', () => {
     ['a bad --listen', ['--listen', 'nonsense:port', '--', ...NODE_APP], 2, /bad --listen address "nonsense:port"/],
     ['a port out of range', ['--listen', '70000', '--', ...NODE_APP], 2, /port must be 0-65535/],
     ['a command that does not exist', ['--listen', '0', '--', 'no-such-command-hotproxy'], 2, /command not found: no-such-command-hotproxy/],
+    ['a command path that does not exist', ['--listen', '0', '--', '/nonexistent/app'], 2, /command not found or not executable: \/nonexistent\/app$/],
+    ['a command that is not executable', ['--listen', '0', '--', './package.json'], 2, /command not found or not executable: \.\/package\.json$/],
     ['--workers 0', ['--listen', '0', '--workers', '0', '--', ...NODE_APP], 2, /--workers must be a whole number of at least 1/],
     ['a non-numeric timeout', ['--listen', '0', '--drain-timeout', 'soon', '--', ...NODE_APP], 2, /--drain-timeout: "soon" is not a duration/],
     ['a bad --mode', ['--listen', '0', '--mode', 'udp', '--', ...NODE_APP], 2, /--mode/],
@@ -31,10 +53,12 @@ describe('bad input', () => {
   ];
   for (const [what, args, status, pattern] of cases) {
     it(`${what} gives one line on stderr and exit ${status}`, () => {
-      const r = run(args);
+      // A --runtime-dir of its own, so a half-started instance would show there.
+      const r = run(['--runtime-dir', dir, ...args]);
       expect(r.status).toBe(status);
       expectOneLineError(r, pattern);
       expect(r.stdout).not.toMatch(/Backend started/);
+      expectNothingLeft(r, dir);
     });
   }
 
@@ -43,11 +67,40 @@ describe('bad input', () => {
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     const { port } = blocker.address() as net.AddressInfo;
     try {
-      const r = run(['--listen', `127.0.0.1:${port}`, '--', ...NODE_APP]);
+      const r = run(['--runtime-dir', dir, '--listen', `127.0.0.1:${port}`, '--', ...NODE_APP]);
       expect(r.status).toBe(1);
       expectOneLineError(r, new RegExp(`cannot listen on 127.0.0.1:${port}: address already in use`));
+      expectNothingLeft(r, dir);
     } finally {
       blocker.close();
+    }
+  });
+
+  it('a privileged port without privileges gives one line on stderr and exit 1', ({ skip }) => {
+    if (process.getuid?.() !== 0 || spawnSync(RUNUSER, ['-u', 'nobody', '--', 'true']).status !== 0) skip('needs root and runuser to run as nobody');
+    const unprivilegedFrom = Number(spawnSync('sysctl', ['-n', 'net.ipv4.ip_unprivileged_port_start'], { encoding: 'utf8' }).stdout.trim() || 1024);
+    if (unprivilegedFrom <= 80) skip('port 80 needs no privileges here (net.ipv4.ip_unprivileged_port_start)');
+    chownSync(dir, 65534, 65534); // a runtime dir nobody may use, so the listener is what fails
+    const r = run(['--runtime-dir', dir, '--listen', '127.0.0.1:80', '--', ...NODE_APP], 'nobody');
+    expect(r.status).toBe(1);
+    expectOneLineError(r, /cannot listen on 127\.0\.0\.1:80: permission denied \(ports below 1024 need privileges\)$/);
+    expectNothingLeft(r, dir);
+  });
+
+  it('a command whose interpreter is missing fails at once with exit 1, not at --deploy-timeout', () => {
+    const app = join(dir, 'app');
+    writeFileSync(app, '#!/nonexistent/interpreter\n');
+    chmodSync(app, 0o755);
+    const runtime = mkdtempSync(join(tmpdir(), 'hp-cli-test-'));
+    try {
+      const t0 = Date.now();
+      const r = run(['--runtime-dir', runtime, '--listen', '127.0.0.1:0', '--', app]);
+      expect(Date.now() - t0).toBeLessThan(10_000); // the default --deploy-timeout is 30 s
+      expect(r.status).toBe(1);
+      expectOneLineError(r, /the first generation did not start: backend \d+ exited with code 127 \(command not found\?\) before it was healthy$/);
+      expectNothingLeft(r, runtime);
+    } finally {
+      rmSync(runtime, { recursive: true, force: true });
     }
   });
 

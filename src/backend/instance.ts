@@ -40,6 +40,7 @@ export class Instance {
     readonly spec: InstanceSpec,
     readonly address: Address,
     private child: ChildProcess,
+    private log: Logger,
   ) {
     this.id = `${spec.gen}.${spec.index}.${spec.attempt}`;
     this.exited = new Promise((resolve) => {
@@ -85,7 +86,8 @@ export class Instance {
     } finally {
       sock.release();
     }
-    const inst = new Instance(spec, sock.address, child);
+    const log = spec.log.child({ component: 'backend', gen: spec.gen, backendPid: child.pid });
+    const inst = new Instance(spec, sock.address, child, log);
     if (child.pid) {
       spec.reaper.add(child.pid);
       // A crash: whatever the app forked cannot serve through us any more; it goes too.
@@ -95,7 +97,6 @@ export class Instance {
         spec.reaper.remove(child.pid!);
       });
     }
-    const log = spec.log.child({ component: 'backend', gen: spec.gen, backendPid: child.pid });
     for (const [name, stream] of [['stdout', child.stdout], ['stderr', child.stderr]] as const) {
       if (stream) createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => log.info({ stream: name }, line));
     }
@@ -108,7 +109,11 @@ export class Instance {
     if (!this.exitInfo) this.signal('SIGTERM');
     let timer: NodeJS.Timeout | undefined;
     const killed = new Promise<void>((resolve) => {
-      timer = setTimeout(() => { this.signal('SIGKILL'); resolve(); }, timeoutMs);
+      timer = setTimeout(() => {
+        this.log.warn({ timeoutMs }, `Backend did not exit within ${timeoutMs} ms of SIGTERM; sent SIGKILL`);
+        this.signal('SIGKILL');
+        resolve();
+      }, timeoutMs);
     });
     await Promise.race([this.exited, killed]);
     clearTimeout(timer);

@@ -58,7 +58,7 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
       await green.start(options.deployTimeoutMs);
     } catch (err) {
       const error = describe(err);
-      log.error({ err: error }, 'Deploy failed; the current generation keeps serving');
+      log.error({ err: error }, this.active ? 'Deploy failed; the current generation keeps serving' : 'Deploy failed; no generation is serving');
       green.setState('failed');
       await green.stop(Math.min(options.drainTimeoutMs, 5_000));
       return { ok: false, gen: green.id, error };

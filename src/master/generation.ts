@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { Backoff } from '../backoff.js';
 import type { Reaper } from '../backend/reaper.js';
-import { describe } from '../errors.js';
+import { DeployError, describe } from '../errors.js';
 import { describeExit, Instance } from '../backend/instance.js';
 import { waitHealthy, type HealthOptions } from '../health/health.js';
 import type { Target } from '../ipc.js';
@@ -72,11 +72,19 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
 
   /** Starts every instance and resolves once all are healthy; throws DeployError otherwise. */
   async start(timeoutMs: number): Promise<void> {
-    await Promise.all(this.slots.map(async (slot) => {
+    // One that passed its checks and exits while its siblings are still starting fails the
+    // deploy too: the switch must never route to an instance that is already gone.
+    let died = (_err: DeployError): void => {};
+    const death = new Promise<never>((_, reject) => (died = reject));
+    death.catch(() => {});
+    await Promise.race([death, Promise.all(this.slots.map(async (slot) => {
       const inst = await this.spawn(slot);
       await waitHealthy(inst, this.ctx.health, timeoutMs, this.abort.signal);
       slot.healthy = true;
-    }));
+      void inst.exited.then((info) => {
+        if (this.state === 'starting' && !inst.stopping) died(new DeployError(`backend ${inst.pid} ${describeExit(info)} after it was healthy`));
+      });
+    }))]);
   }
 
   activate(): void {
@@ -104,7 +112,7 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
     slot.healthy = false;
     this.emit('targets');
     const delay = slot.backoff.take();
-    this.log.error({ backendPid: inst.pid, instance: slot.index, restartInMs: delay }, `Backend ${describeExit(inst.exitInfo!)}; restarting`);
+    this.log.error({ backendPid: inst.pid, instance: slot.index, restartInMs: delay, maxDelayMs: slot.backoff.max }, `Backend ${describeExit(inst.exitInfo!)}; restarting`);
     slot.timer = setTimeout(() => void this.restart(slot), delay);
   }
 
@@ -120,7 +128,8 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
       // Not healthy: stop it and go round again (its exit handler is not attached yet).
       if (inst && !inst.exitInfo) await inst.stop(1_000);
       const delay = slot.backoff.take();
-      this.log.error({ instance: slot.index, restartInMs: delay, err: describe(err) }, 'Backend restart failed');
+      // One line per attempt, with the delay, so a crash loop reads as one in the log.
+      this.log.error({ instance: slot.index, attempt: slot.attempt - 1, restartInMs: delay, maxDelayMs: slot.backoff.max, err: describe(err) }, 'Backend restart failed');
       slot.timer = setTimeout(() => void this.restart(slot), delay);
       return;
     }

@@ -35,6 +35,7 @@ export class RawEngine implements Engine {
   private timer: NodeJS.Timeout;
   private headLimit: number;
   private idleLimit: number;
+  private readonly period: number;
   private handOff: HandOff | undefined;
   private moving = 0;
   private handed = 0;
@@ -44,10 +45,10 @@ export class RawEngine implements Engine {
     this.tunnels = new Tunnels(inflight);
     this.trusted = cfg.trustProxy.length ? trustList(cfg.trustProxy) : undefined;
     // One coarse timer for header, idle keep-alive and idle upstream timeouts.
-    const period = Math.max(50, Math.min(250, Math.floor(Math.min(cfg.headerTimeoutMs, cfg.keepAliveTimeoutMs) / 4)));
-    this.headLimit = Math.ceil(cfg.headerTimeoutMs / period);
-    this.idleLimit = Math.ceil(cfg.keepAliveTimeoutMs / period);
-    this.timer = setInterval(() => this.sweep(), period).unref();
+    this.period = Math.max(50, Math.min(250, Math.floor(Math.min(cfg.headerTimeoutMs, cfg.keepAliveTimeoutMs) / 4)));
+    this.headLimit = Math.ceil(cfg.headerTimeoutMs / this.period);
+    this.idleLimit = Math.ceil(cfg.keepAliveTimeoutMs / this.period);
+    this.timer = setInterval(() => this.sweep(), this.period).unref();
   }
 
   listen(fd: number): Promise<void> {
@@ -189,10 +190,11 @@ export class RawEngine implements Engine {
   async stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
     for (const s of this.servers) s.close();
-    const deadline = Date.now() + timeoutMs;
-    await waitUntil(() => this.inflight.total() === 0, Math.min(STOP_GRACE_MS, timeoutMs));
-    for (const c of [...this.conns]) if (c.idle) c.destroy();
-    await waitUntil(() => this.inflight.total() === 0, Math.max(0, deadline - Date.now()));
+    // Busy connections close after a response that says Connection: close. Idle ones are
+    // closed by the sweep once quiet for the grace period — never at a moment when every
+    // connection merely happens to be between requests, with the next one on its way.
+    this.idleLimit = Math.min(this.idleLimit, Math.ceil(STOP_GRACE_MS / this.period));
+    await waitUntil(() => this.inflight.total() === 0 && this.conns.size === 0, timeoutMs);
     this.router.close();
     this.tunnels.cutAll();
     for (const c of [...this.conns]) c.destroy();

@@ -194,7 +194,11 @@ export class HttpEngine implements Engine {
     // once, racing clients that are sending on them.
     for (const s of this.servers) net.Server.prototype.close.call(s);
     const deadline = Date.now() + timeoutMs;
-    await waitUntil(() => this.inflight.total() === 0, Math.min(STOP_GRACE_MS, timeoutMs));
+    // The whole grace period, not until nothing is in flight: at that moment every connection
+    // may merely be between requests. Any request meanwhile is answered with Connection: close,
+    // so what is idle afterwards has been quiet for the whole period.
+    const open = (): number => this.servers.reduce((n, s) => n + (s as unknown as { _connections: number })._connections, 0);
+    await waitUntil(() => open() === 0, Math.min(STOP_GRACE_MS, timeoutMs));
     for (const s of this.servers) s.closeIdleConnections();
     await waitUntil(() => this.inflight.total() === 0, Math.max(0, deadline - Date.now()));
     this.router.close();

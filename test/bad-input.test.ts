@@ -48,6 +48,19 @@ describe.each(['raw', 'node'])('%s engine, bad requests', (engine) => {
     await hp.stop();
   });
 
+  it('a malformed request line or header field gets 400 and a close, and nothing reaches the backend', async () => {
+    const hp = await start(engine);
+    const bad = [
+      'GET / HTTP/1.1 extra\r\nHost: x\r\n\r\n', 'G@T / HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /a b HTTP/1.1\r\nHost: x\r\n\r\n',
+      'GET / HTTP/1.2\r\nHost: x\r\n\r\n', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'GET / HTTP/1.1\nHost: x\n\n',
+      'GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n', 'GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: x\r\nX A: b\r\n\r\n', 'GET / HTTP/1.1\r\nHost: x\r\nX-A : b\r\n\r\n',
+    ];
+    for (const b of bad) await rejected(hp.port, b, 400);
+    expect((await stats(hp)).completed).toEqual([]);
+    await hp.stop();
+  });
+
   it('obs-fold, differing Content-Lengths and Content-Length with chunked get 400 and a close, and nothing reaches the backend', async () => {
     const hp = await start(engine);
     const bad = [

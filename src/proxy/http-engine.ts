@@ -47,7 +47,7 @@ export class HttpEngine implements Engine {
     const server = http.createServer({ connectionsCheckingInterval, headersTimeout: headerTimeoutMs, keepAliveTimeout: keepAliveTimeoutMs },
       (req, res) => this.request(req, res));
     server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-      if (!isWebSocket(req.rawHeaders) && req.method !== 'CONNECT') { this.plainUpgrade(req, socket); return; }
+      if (!isWebSocket(req.rawHeaders) && req.method !== 'CONNECT' && !hasBody(req)) { this.plainUpgrade(req, socket); return; }
       this.handover.forget(socket);
       this.upgrade(req, socket, head);
     });
@@ -82,13 +82,14 @@ export class HttpEngine implements Engine {
   }
 
   private requestHeaders(req: http.IncomingMessage, keepUpgrade: boolean): string[] {
-    return requestFields(req.rawHeaders, peerOf(req.socket.remoteAddress, this.trusted), keepUpgrade, { flags: 0, keepAliveHeader: undefined }, []);
+    return requestFields(req.rawHeaders, peerOf(req.socket.remoteAddress, this.trusted), keepUpgrade, UNUSED_OUT, []);
   }
 
   /**
    * An Upgrade other than WebSocket (h2c, TLS/1.0) is a hop-by-hop offer the proxy declines:
    * the request is answered as plain HTTP/1.1. Node's server has let go of the socket by
-   * now, so this response closes it.
+   * now, so this response closes it. (One with a body is still tunnelled: Node has stopped
+   * parsing at the head.)
    */
   private plainUpgrade(req: http.IncomingMessage, socket: net.Socket): void {
     const res = new http.ServerResponse(req);
@@ -249,7 +250,7 @@ class Forward implements Dispatcher.DispatchHandler {
     this.started = true;
     this.resume = resume;
     const names = raw.map((b) => b.toString('latin1'));
-    this.res.writeHead(status, responseFields(names, NO_FLAGS, []));
+    this.res.writeHead(status, responseFields(names, UNUSED_OUT, []));
     return true;
   }
 
@@ -284,7 +285,8 @@ class Forward implements Dispatcher.DispatchHandler {
   }
 }
 
-const NO_FLAGS: HeadOut = { flags: 0, keepAliveHeader: undefined };
+/** Framing flags the node engine leaves to Node and undici. */
+const UNUSED_OUT: HeadOut = { flags: 0, keepAliveHeader: undefined };
 
 function hasBody(req: http.IncomingMessage): boolean {
   const len = req.headers['content-length'];

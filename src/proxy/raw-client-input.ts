@@ -5,10 +5,7 @@ import type net from 'node:net';
 import { MAX_HEADER_FIELDS, REQ_BODY, isWebSocket, peerOf, type Peer } from './headers.js';
 import type { RawEngine } from './raw-engine.js';
 import { requestHead } from './raw-headers.js';
-import {
-  HTTPParser, closeParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageBegin, kOnMessageComplete,
-  methods, newParser, statusForParseError, type NativeParser, type ParseError,
-} from './raw-parser.js';
+import { HTTPParser, closeParser, methods, newParser, statusForParseError, type NativeParser, type ParseError } from './raw-parser.js';
 import { Req, rejection } from './raw-request.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -48,12 +45,8 @@ export abstract class ClientInput {
   constructor(protected engine: RawEngine, readonly socket: net.Socket, fresh: boolean) {
     this.headDue = fresh;
     this.peer = peerOf(socket.remoteAddress, engine.trusted);
-    const p = (this.parser = newParser(HTTPParser.REQUEST));
-    p[kOnMessageBegin] = this.onMessageBegin;
-    p[kOnHeaders] = this.onHeaders;
-    p[kOnHeadersComplete] = this.onHeadersComplete;
-    p[kOnBody] = this.onBody;
-    p[kOnMessageComplete] = this.onMessageComplete;
+    const { onMessageBegin, onHeaders, onHeadersComplete, onBody, onMessageComplete } = this;
+    this.parser = newParser(HTTPParser.REQUEST, { onMessageBegin, onHeaders, onHeadersComplete, onBody, onMessageComplete });
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', noop);

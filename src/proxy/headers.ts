@@ -1,86 +1,170 @@
-// Header rules for forwarding (RFC 9110 §7.6.1): hop-by-hop fields are this connection's
-// business, not the backend's; X-Forwarded-* says who the client really was.
+// Header rules for forwarding, the one copy both engines use (RFC 9110 §7.6.1): hop-by-hop
+// fields are this connection's business, not the backend's; X-Forwarded-* says who the client
+// really was. Names are lower-cased only when their length matches a field of interest, so
+// most headers are copied without a string allocation.
 import type { BlockList } from 'node:net';
 
-const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
-  'proxy-authenticate', 'proxy-authorization',
-]);
+/** More header fields than this in a request: 431 (Apache's LimitRequestFields default). */
+export const MAX_HEADER_FIELDS = 100;
 
-/** Lower-cased names a Connection header lists (they are hop-by-hop too). */
-function connectionTokens(value: string | undefined): Set<string> | undefined {
-  if (!value) return undefined;
-  const s = new Set<string>();
-  for (const t of value.split(',')) {
-    const k = t.trim().toLowerCase();
-    if (k && k !== 'close' && k !== 'keep-alive') s.add(k);
-  }
-  return s.size ? s : undefined;
+/** Request flags. */
+export const REQ_BODY = 1;
+export const REQ_CHUNKED = 2;
+export const REQ_EXPECT_CONTINUE = 4;
+export const REQ_EXPECT_OTHER = 8;
+export const REQ_HOST = 16;
+/** Response flags. */
+export const RES_LENGTH = 1;
+
+export interface HeadOut {
+  flags: number;
+  /** The response's Keep-Alive value, if any. */
+  keepAliveHeader: string | undefined;
 }
 
-export interface ClientInfo {
-  remoteAddress: string | undefined;
-  trusted: BlockList | undefined;
+export interface Peer {
+  /** The client address as sent in X-Forwarded-For (v4-mapped prefix stripped). */
+  ip: string;
+  /** Whether client-sent X-Forwarded-* are kept (--trust-proxy). */
+  trusted: boolean;
+}
+
+export function peerOf(remoteAddress: string | undefined, trusted: BlockList | undefined): Peer {
+  const ip = stripV4Mapped(remoteAddress ?? '');
+  const v6 = ip.includes(':');
+  return { ip, trusted: trusted !== undefined && ip !== '' && trusted.check(ip, v6 ? 'ipv6' : 'ipv4') };
+}
+
+// What a field is to a proxy.
+const END_TO_END = 0;
+const HOP = 1;
+const CONNECTION = 2;
+const UPGRADE = 3;
+const KEEP_ALIVE = 4;
+const TRANSFER_ENCODING = 5;
+const CONTENT_LENGTH = 6;
+const HOST = 7;
+const EXPECT = 8;
+
+function kind(name: string): number {
+  switch (name.length) {
+    case 2: return name.toLowerCase() === 'te' ? HOP : END_TO_END;
+    case 4: return name.toLowerCase() === 'host' ? HOST : END_TO_END;
+    case 6: return name.toLowerCase() === 'expect' ? EXPECT : END_TO_END;
+    case 7: {
+      const l = name.toLowerCase();
+      return l === 'upgrade' ? UPGRADE : l === 'trailer' ? HOP : END_TO_END;
+    }
+    case 10: {
+      const l = name.toLowerCase();
+      return l === 'connection' ? CONNECTION : l === 'keep-alive' ? KEEP_ALIVE : END_TO_END;
+    }
+    case 14: return name.toLowerCase() === 'content-length' ? CONTENT_LENGTH : END_TO_END;
+    case 16: return name.toLowerCase() === 'proxy-connection' ? HOP : END_TO_END;
+    case 17: return name.toLowerCase() === 'transfer-encoding' ? TRANSFER_ENCODING : END_TO_END;
+    case 18: return name.toLowerCase() === 'proxy-authenticate' ? HOP : END_TO_END;
+    case 19: return name.toLowerCase() === 'proxy-authorization' ? HOP : END_TO_END;
+    default: return END_TO_END;
+  }
+}
+
+/** Lower-cased names the Connection fields list (hop-by-hop too), besides close/keep-alive. */
+function connectionTokens(raw: string[]): Set<string> | undefined {
+  let into: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!;
+    if (k.length !== 10 || k.toLowerCase() !== 'connection') continue;
+    const value = raw[i + 1]!;
+    // The common values list nothing.
+    if (value.length === 10 || value.length === 5) {
+      const v = value.toLowerCase();
+      if (v === 'keep-alive' || v === 'close') continue;
+    }
+    for (const t of value.split(',')) {
+      const tok = t.trim().toLowerCase();
+      if (tok && tok !== 'close' && tok !== 'keep-alive') (into ??= new Set()).add(tok);
+    }
+  }
+  return into;
+}
+
+/** A request that asks for a WebSocket: the one upgrade tunnelled; others are plain requests. */
+export function isWebSocket(raw: string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    if (kind(raw[i]!) === UPGRADE && /(^|,)\s*websocket\s*(,|$)/i.test(raw[i + 1]!)) return true;
+  }
+  return false;
 }
 
 /**
- * The request header list to send upstream, flat [name, value, …]. `keepUpgrade` keeps
- * Connection/Upgrade for a protocol switch (WebSocket).
+ * Appends to `fields` (flat [name, value, …]) the request fields to send upstream, with
+ * X-Forwarded-*; framing is the caller's. Sets `out.flags`. `keepUpgrade` keeps
+ * Connection/Upgrade for a protocol switch.
  */
-export function requestHeaders(raw: string[], client: ClientInfo, keepUpgrade = false): string[] {
-  const out: string[] = [];
-  let extra: Set<string> | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') extra = connectionTokens(raw[i + 1]);
-  }
-  const peer = client.remoteAddress ?? '';
-  const trustPeer = client.trusted !== undefined && peer !== '' && client.trusted.check(stripV4Mapped(peer), peer.includes(':') && !peer.startsWith('::ffff:') ? 'ipv6' : 'ipv4');
+export function requestFields(raw: string[], peer: Peer, keepUpgrade: boolean, out: HeadOut, fields: string[]): string[] {
+  const extra = connectionTokens(raw);
+  if (keepUpgrade) extra?.delete('upgrade');
+  let flags = 0;
   let xff: string | undefined;
   let proto: string | undefined;
   let host: string | undefined;
   let xfHost: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    const lower = name.toLowerCase();
     const value = raw[i + 1]!;
-    if (lower.startsWith('x-forwarded-')) {
-      // Client-sent values are kept only when the peer is a trusted proxy (--trust-proxy).
-      if (!trustPeer) continue;
-      if (lower === 'x-forwarded-for') { xff = xff ? `${xff}, ${value}` : value; continue; }
-      if (lower === 'x-forwarded-proto') { proto = value; continue; }
-      if (lower === 'x-forwarded-host') { xfHost = value; continue; }
+    if (name.length >= 12 && (name.charCodeAt(0) | 32) === 120 && name.charCodeAt(1) === 45) {
+      const lower = name.toLowerCase();
+      if (lower.startsWith('x-forwarded-')) {
+        // Client-sent values are kept only when the peer is a trusted proxy (--trust-proxy).
+        if (!peer.trusted) continue;
+        if (lower === 'x-forwarded-for') { xff = xff ? `${xff}, ${value}` : value; continue; }
+        if (lower === 'x-forwarded-proto') { proto = value; continue; }
+        if (lower === 'x-forwarded-host') { xfHost = value; continue; }
+      }
     }
-    if (lower === 'host') host = value;
-    if (HOP_BY_HOP.has(lower) || lower === 'expect') {
-      if (keepUpgrade && (lower === 'connection' || lower === 'upgrade')) out.push(name, value);
-      continue;
+    switch (kind(name)) {
+      case HOP: case KEEP_ALIVE: continue;
+      case CONNECTION: case UPGRADE: if (keepUpgrade) fields.push(name, value); continue;
+      case TRANSFER_ENCODING: flags |= REQ_BODY | REQ_CHUNKED; continue;
+      case EXPECT:
+        flags |= value.trim().toLowerCase() === '100-continue' ? REQ_EXPECT_CONTINUE : REQ_EXPECT_OTHER;
+        continue;
+      case CONTENT_LENGTH: if (value !== '0') flags |= REQ_BODY; break;
+      case HOST: host = value; flags |= REQ_HOST; break;
     }
-    if (extra?.has(lower)) continue;
-    out.push(name, value);
+    if (extra !== undefined && extra.has(name.toLowerCase())) continue;
+    fields.push(name, value);
   }
-  const clientIp = stripV4Mapped(peer);
-  out.push('x-forwarded-for', xff ? `${xff}, ${clientIp}` : clientIp);
-  out.push('x-forwarded-proto', proto ?? 'http');
+  fields.push('x-forwarded-for', xff ? `${xff}, ${peer.ip}` : peer.ip, 'x-forwarded-proto', proto ?? 'http');
   const fwdHost = xfHost ?? host;
-  if (fwdHost !== undefined) out.push('x-forwarded-host', fwdHost);
-  return out;
+  if (fwdHost !== undefined) fields.push('x-forwarded-host', fwdHost);
+  out.flags = flags;
+  return fields;
 }
 
-/** The response header list to send to the client, flat [name, value, …]. */
-export function responseHeaders(raw: Buffer[]): string[] {
-  const out: string[] = [];
-  let extra: Set<string> | undefined;
+/**
+ * Appends to `fields` the end-to-end response fields for the client; framing and Connection
+ * are the caller's. Sets `out.flags` and `out.keepAliveHeader`.
+ */
+export function responseFields(raw: string[], out: HeadOut, fields: string[]): string[] {
+  const extra = connectionTokens(raw);
+  let flags = 0;
+  out.keepAliveHeader = undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1');
-    const lower = name.toLowerCase();
-    if (lower === 'connection') { extra = connectionTokens(raw[i + 1]!.toString('latin1')); continue; }
-    if (HOP_BY_HOP.has(lower)) continue;
-    out.push(name, raw[i + 1]!.toString('latin1'));
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    switch (kind(name)) {
+      case HOP: case CONNECTION: case UPGRADE: case TRANSFER_ENCODING: continue;
+      case KEEP_ALIVE: out.keepAliveHeader = value; continue;
+      case CONTENT_LENGTH: flags |= RES_LENGTH; break;
+    }
+    if (extra !== undefined && extra.has(name.toLowerCase())) continue;
+    fields.push(name, value);
   }
-  if (extra === undefined) return out;
-  return out.filter((_, i) => i % 2 === 1 ? !extra!.has(out[i - 1]!.toLowerCase()) : !extra!.has(out[i]!.toLowerCase()));
+  out.flags = flags;
+  return fields;
 }
 
-function stripV4Mapped(ip: string): string {
+export function stripV4Mapped(ip: string): string {
   return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
 }

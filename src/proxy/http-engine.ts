@@ -12,7 +12,7 @@ import type { Engine, HandOff } from './engine.js';
 import { Handover } from './handover.js';
 import type { Inflight } from './inflight.js';
 import type { Router } from './router.js';
-import { requestHeaders, responseHeaders } from './headers.js';
+import { MAX_HEADER_FIELDS, isWebSocket, peerOf, requestFields, responseFields, type HeadOut } from './headers.js';
 import { traffic } from '../metrics/traffic.js';
 import { bodyFor, isRefused, isRetryable, statusFor } from './status.js';
 import { Tunnels } from './tunnels.js';
@@ -45,10 +45,13 @@ export class HttpEngine implements Engine {
   }
 
   listen(fd: number): Promise<void> {
-    const server = http.createServer((req, res) => this.request(req, res));
-    server.keepAliveTimeout = this.cfg.keepAliveTimeoutMs;
-    server.headersTimeout = this.cfg.headerTimeoutMs;
+    const { headerTimeoutMs, keepAliveTimeoutMs } = this.cfg;
+    // Node checks header timeouts every 30 s by default: far too coarse for a short one.
+    const connectionsCheckingInterval = Math.max(50, Math.min(1_000, Math.floor(headerTimeoutMs / 4)));
+    const server = http.createServer({ connectionsCheckingInterval, headersTimeout: headerTimeoutMs, keepAliveTimeout: keepAliveTimeoutMs },
+      (req, res) => this.request(req, res));
     server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      if (!isWebSocket(req.rawHeaders) && req.method !== 'CONNECT' && !hasBody(req)) { this.plainUpgrade(req, socket); return; }
       this.handover.forget(socket);
       this.upgrade(req, socket, head);
     });
@@ -58,6 +61,10 @@ export class HttpEngine implements Engine {
   }
 
   request(req: http.IncomingMessage, res: http.ServerResponse, attempt = 1): void {
+    if (req.rawHeaders.length > MAX_HEADER_FIELDS * 2) {
+      res.writeHead(431, { connection: 'close', 'content-length': 0 }).end();
+      return;
+    }
     if (this.stopping) res.setHeader('connection', 'close');
     if (attempt === 1) {
       const t0 = process.hrtime.bigint();
@@ -75,13 +82,31 @@ export class HttpEngine implements Engine {
   private forward(req: http.IncomingMessage, res: http.ServerResponse, target: Target, attempt: number): void {
     if (res.destroyed) return;
     const body = hasBody(req);
-    const headers = requestHeaders(req.rawHeaders, { remoteAddress: req.socket.remoteAddress, trusted: this.trusted });
+    const headers = this.requestHeaders(req, false);
     this.inflight.inc(target.gen);
     (res as Tracked).gen = target.gen;
     this.upstream(target).dispatch(
       { path: req.url!, method: req.method!, headers, body: body ? req : null },
       new Forward(this, req, res, target, attempt, !body && IDEMPOTENT.has(req.method!)),
     );
+  }
+
+  private requestHeaders(req: http.IncomingMessage, keepUpgrade: boolean): string[] {
+    return requestFields(req.rawHeaders, peerOf(req.socket.remoteAddress, this.trusted), keepUpgrade, UNUSED_OUT, []);
+  }
+
+  /**
+   * An Upgrade other than WebSocket (h2c, TLS/1.0) is a hop-by-hop offer the proxy declines:
+   * the request is answered as plain HTTP/1.1. Node's server has let go of the socket by
+   * now, so this response closes it. (One with a body is still tunnelled: Node has stopped
+   * parsing at the head.)
+   */
+  private plainUpgrade(req: http.IncomingMessage, socket: net.Socket): void {
+    const res = new http.ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket);
+    res.once('finish', () => socket.end());
+    this.request(req, res);
   }
 
   fail(res: http.ServerResponse, err: unknown, target?: Target): void {
@@ -125,7 +150,7 @@ export class HttpEngine implements Engine {
       });
       upstream.once('connect', () => {
         upstream.removeAllListeners('error');
-        const h = requestHeaders(req.rawHeaders, { remoteAddress: req.socket.remoteAddress, trusted: this.trusted }, true);
+        const h = this.requestHeaders(req, true);
         let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
         for (let i = 0; i < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
         upstream.write(text + '\r\n');
@@ -239,7 +264,8 @@ class Forward implements Dispatcher.DispatchHandler {
     if (status < 200) return true; // 1xx: Node answers Expect itself; others are not forwarded
     this.started = true;
     this.resume = resume;
-    this.res.writeHead(status, responseHeaders(raw));
+    const names = raw.map((b) => b.toString('latin1'));
+    this.res.writeHead(status, responseFields(names, UNUSED_OUT, []));
     return true;
   }
 
@@ -273,6 +299,9 @@ class Forward implements Dispatcher.DispatchHandler {
     this.engine.inflight.dec(this.target.gen);
   }
 }
+
+/** Framing flags the node engine leaves to Node and undici. */
+const UNUSED_OUT: HeadOut = { flags: 0, keepAliveHeader: undefined };
 
 function hasBody(req: http.IncomingMessage): boolean {
   const len = req.headers['content-length'];

@@ -11,6 +11,7 @@ import { trustList } from '../options.js';
 import type { Engine, HandOff } from './engine.js';
 import type { Inflight } from './inflight.js';
 import { ClientConn } from './raw-client-conn.js';
+import type { ClientInput } from './raw-client-input.js';
 import { UpstreamPool } from './raw-upstream.js';
 import type { Router } from './router.js';
 import { isRefused, statusFor } from './status.js';
@@ -28,10 +29,10 @@ interface StreamHandle {
 
 export class RawEngine implements Engine {
   private servers: net.Server[] = [];
-  private conns = new Set<ClientConn>();
+  private conns = new Set<ClientInput>();
   private pools = new Map<string, UpstreamPool>();
   private tunnels: Tunnels;
-  private trusted: BlockList | undefined;
+  readonly trusted: BlockList | undefined;
   private timer: NodeJS.Timeout;
   private headLimit: number;
   private idleLimit: number;
@@ -46,26 +47,22 @@ export class RawEngine implements Engine {
     this.trusted = cfg.trustProxy.length ? trustList(cfg.trustProxy) : undefined;
     // One coarse timer for header, idle keep-alive and idle upstream timeouts.
     this.period = Math.max(50, Math.min(250, Math.floor(Math.min(cfg.headerTimeoutMs, cfg.keepAliveTimeoutMs) / 4)));
-    this.headLimit = Math.ceil(cfg.headerTimeoutMs / this.period);
-    this.idleLimit = Math.ceil(cfg.keepAliveTimeoutMs / this.period);
+    // One tick more than the timeout spans: the first one may come right after the start, and
+    // a timeout must not fire early (it fires up to one period late).
+    this.headLimit = Math.ceil(cfg.headerTimeoutMs / this.period) + 1;
+    this.idleLimit = Math.ceil(cfg.keepAliveTimeoutMs / this.period) + 1;
     this.timer = setInterval(() => this.sweep(), this.period).unref();
   }
 
   listen(fd: number): Promise<void> {
-    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.accept(s));
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.accept(s, true));
     this.servers.push(server);
     return new Promise((resolve, reject) => server.once('error', reject).listen({ fd }, resolve));
   }
 
-  private accept(socket: net.Socket): void {
-    this.conns.add(new ClientConn(this, socket));
-  }
-
-  isTrusted(ip: string): boolean {
-    const t = this.trusted;
-    if (t === undefined || ip === '') return false;
-    const v6 = ip.includes(':') && !ip.startsWith('::ffff:');
-    return t.check(v6 ? ip : ip.startsWith('::ffff:') ? ip.slice(7) : ip, v6 ? 'ipv6' : 'ipv4');
+  /** `fresh`: accepted here (its request head is due), not handed over idle. */
+  private accept(socket: net.Socket, fresh: boolean): void {
+    this.conns.add(new ClientConn(this, socket, fresh));
   }
 
   pool(target: Target): UpstreamPool {
@@ -75,7 +72,7 @@ export class RawEngine implements Engine {
   }
 
   /** A connection closed or became a tunnel. */
-  detach(c: ClientConn): void {
+  detach(c: ClientInput): void {
     this.conns.delete(c);
   }
 
@@ -145,14 +142,14 @@ export class RawEngine implements Engine {
   adopt(handle: unknown): void {
     // `handle` is how net.Server itself wraps an accepted connection (not in the public types).
     const socket = new net.Socket({ handle, readable: true, writable: true, allowHalfOpen: true } as net.SocketConstructorOpts);
-    this.accept(socket);
+    this.accept(socket, false);
   }
 
   /**
    * Hands `c` over if it is at a request boundary. Reading stops and the check is made in the
    * same tick; whatever the client sends afterwards waits in the kernel and moves with the fd.
    */
-  offer(c: ClientConn): void {
+  offer(c: ClientInput): void {
     const handOff = this.handOff;
     const handle = (c.socket as unknown as { _handle: StreamHandle | null })._handle;
     if (handOff === undefined || c.moving || c.socket.destroyed || !handle) return;
@@ -193,7 +190,7 @@ export class RawEngine implements Engine {
     // Busy connections close after a response that says Connection: close. Idle ones are
     // closed by the sweep once quiet for the grace period — never at a moment when every
     // connection merely happens to be between requests, with the next one on its way.
-    this.idleLimit = Math.min(this.idleLimit, Math.ceil(STOP_GRACE_MS / this.period));
+    this.idleLimit = Math.min(this.idleLimit, Math.ceil(STOP_GRACE_MS / this.period) + 1);
     await waitUntil(() => this.inflight.total() === 0 && this.conns.size === 0, timeoutMs);
     this.router.close();
     this.tunnels.cutAll();

@@ -35,12 +35,25 @@ interface ParserModule {
 const mod = createRequire(import.meta.url)('_http_common') as ParserModule;
 export const HTTPParser = mod.HTTPParser;
 export const methods = mod.methods;
-export const { kOnMessageBegin, kOnHeaders, kOnHeadersComplete, kOnBody, kOnMessageComplete } = HTTPParser;
+
+/** What a parser calls back with; the arguments are llhttp's, as Node's binding passes them. */
+export interface ParserCallbacks {
+  onMessageBegin?: () => void;
+  onHeaders: (headers: string[], url: string) => void;
+  onHeadersComplete: (...args: never[]) => number;
+  onBody: (chunk: Buffer) => void;
+  onMessageComplete: () => void;
+}
 
 /** A strict parser (no lenient flags); maxHeaderSize 0 = Node's default (16 KiB). */
-export function newParser(type: number): NativeParser {
+export function newParser(type: number, cb: ParserCallbacks): NativeParser {
   const p = new HTTPParser();
   p.initialize(type, {}, 0, HTTPParser.kLenientNone);
+  if (cb.onMessageBegin) p[HTTPParser.kOnMessageBegin] = cb.onMessageBegin;
+  p[HTTPParser.kOnHeaders] = cb.onHeaders;
+  p[HTTPParser.kOnHeadersComplete] = cb.onHeadersComplete;
+  p[HTTPParser.kOnBody] = cb.onBody;
+  p[HTTPParser.kOnMessageComplete] = cb.onMessageComplete;
   return p;
 }
 

@@ -2,7 +2,7 @@
 // connection, so a keep-alive connection allocates none per request.
 import { STATUS_CODES } from 'node:http';
 import type { Target } from '../ipc.js';
-import type { HeadOut } from './raw-headers.js';
+import type { HeadOut } from './headers.js';
 import type { UpConn } from './raw-upstream.js';
 
 export class Req implements HeadOut {

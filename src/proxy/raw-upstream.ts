@@ -3,10 +3,7 @@
 import net from 'node:net';
 import type { Target } from '../ipc.js';
 import { keepAliveMs } from './raw-headers.js';
-import {
-  HTTPParser, closeParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, newParser,
-  type NativeParser,
-} from './raw-parser.js';
+import { HTTPParser, closeParser, newParser, type NativeParser } from './raw-parser.js';
 
 /** Idle upstream connections are dropped after this long unless the backend says otherwise. */
 export const UPSTREAM_IDLE_MS = 1_000;
@@ -100,11 +97,8 @@ export class UpConn {
     pool.all.add(this);
     const s = (this.socket = net.connect(pool.target.address));
     s.setNoDelay(true);
-    const p = (this.parser = newParser(HTTPParser.RESPONSE));
-    p[kOnHeaders] = this.onHeaders;
-    p[kOnHeadersComplete] = this.onHeadersComplete;
-    p[kOnBody] = this.onBody;
-    p[kOnMessageComplete] = this.onMessageComplete;
+    const { onHeaders, onHeadersComplete, onBody, onMessageComplete } = this;
+    this.parser = newParser(HTTPParser.RESPONSE, { onHeaders, onHeadersComplete, onBody, onMessageComplete });
     s.on('data', this.onData);
     s.on('drain', this.onDrain);
     s.on('end', this.onEnd);

@@ -1,0 +1,254 @@
+// The reading half of a raw-engine client connection: llhttp callbacks, pipelined requests
+// queued in order (the socket pauses while any wait), header and idle timeouts, malformed
+// input. What is done with a parsed request is the exchange's business (raw-client-conn.ts).
+import type net from 'node:net';
+import { MAX_HEADER_FIELDS, REQ_BODY, isWebSocket, peerOf, type Peer } from './headers.js';
+import type { RawEngine } from './raw-engine.js';
+import { requestHead } from './raw-headers.js';
+import { HTTPParser, closeParser, methods, newParser, statusForParseError, type NativeParser, type ParseError } from './raw-parser.js';
+import { Req, rejection } from './raw-request.js';
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+// Reasons to stop reading the client (the socket reads while none is set).
+export const HOLD_QUEUE = 1;
+export const HOLD_UPSTREAM = 2;
+export const HOLD_ROUTE = 4;
+export const HOLD_DONE = 8;
+
+export abstract class ClientInput {
+  private parser: NativeParser;
+  private peer: Peer;
+  /** The parser has seen a byte of a message it has not completed. */
+  inMessage = false;
+  /** A request head is due: since the accept, or since the first byte of a later request. */
+  private headDue: boolean;
+  private headTicks = 0;
+  private idleTicks = 0;
+  moving = false;
+  private hdrs: string[] | null = null;
+  private urlPart = '';
+  /** Set by the head callback when the head is refused (too many fields). */
+  private refused = 0;
+  /** The exchange in progress, the request being parsed, and pipelined ones waiting. */
+  protected cur: Req | null = null;
+  private parsing: Req | null = null;
+  private queue: Req[] = [];
+  private spare: Req | null = null;
+  private upgrading: Req | null = null;
+  private holds = 0;
+  private ended = false;
+  protected closed = false;
+  /** A status to answer (then close) once the exchanges before it are done. */
+  private pendingError = 0;
+
+  /** `fresh`: just accepted (a head is due now), not handed over idle from another worker. */
+  constructor(protected engine: RawEngine, readonly socket: net.Socket, fresh: boolean) {
+    this.headDue = fresh;
+    this.peer = peerOf(socket.remoteAddress, engine.trusted);
+    const { onMessageBegin, onHeaders, onHeadersComplete, onBody, onMessageComplete } = this;
+    this.parser = newParser(HTTPParser.REQUEST, { onMessageBegin, onHeaders, onHeadersComplete, onBody, onMessageComplete });
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('error', noop);
+    socket.on('close', this.onClose);
+  }
+
+  /** A parsed request becomes the exchange in progress. */
+  protected abstract start(req: Req): void;
+  protected abstract startUpgrade(req: Req): void;
+  /** A body chunk of the exchange in progress, once it has an upstream. */
+  protected abstract requestBody(req: Req, chunk: Buffer): void;
+  /** The request of the exchange in progress was parsed to its end. */
+  protected abstract requestEnd(req: Req): void;
+  /** Lets go of the exchange's upstream connection and in-flight count. */
+  protected abstract dropUpstream(req: Req): void;
+
+  /** No exchange, nothing queued, no byte of a next request read: the connection may move. */
+  atBoundary(): boolean {
+    return this.cur === null && this.queue.length === 0 && !this.inMessage && this.holds === 0 && this.pendingError === 0
+      && !this.ended && !this.closed && this.socket.readableLength === 0;
+  }
+
+  get idle(): boolean {
+    return this.cur === null && !this.inMessage;
+  }
+
+  /** Called by the engine's sweep: header timeout (408) and idle keep-alive timeout. */
+  tick(headLimit: number, idleLimit: number): void {
+    if (this.moving || this.closed) return;
+    if (this.headDue) {
+      if (++this.headTicks >= headLimit) { this.headDue = false; this.reject(408); }
+    } else if (this.cur === null && !this.inMessage && ++this.idleTicks >= idleLimit) {
+      this.socket.destroy();
+    }
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private onData = (d: Buffer): void => {
+    this.idleTicks = 0;
+    let r = this.parser.execute(d);
+    // llhttp stops after a request with Upgrade; one that is not tunnelled goes on as HTTP.
+    while (typeof r === 'number' && r > 0 && r < d.length && this.upgrading === null && this.refused === 0) {
+      d = d.subarray(r);
+      r = this.parser.execute(d);
+    }
+    if (this.refused !== 0) { this.reject(this.refused); return; }
+    if (typeof r !== 'number') { this.parseError(r); return; }
+    const u = this.upgrading;
+    if (u === null) return;
+    this.upgrading = null;
+    this.hold(HOLD_DONE);
+    if (r < d.length) u.rest = d.subarray(r);
+    if (u.method === 'CONNECT') { this.reject(400); return; }
+    if (this.cur === null) this.startUpgrade(u);
+    else this.queue.push(u);
+  };
+
+  private onMessageBegin = (): void => {
+    this.inMessage = true;
+    if (!this.headDue) { this.headDue = true; this.headTicks = 0; }
+  };
+
+  private onHeaders = (headers: string[], url: string): void => {
+    this.hdrs = this.hdrs === null ? headers : this.hdrs.concat(headers);
+    this.urlPart += url;
+  };
+
+  private onHeadersComplete = (maj: number, min: number, headers: string[] | undefined, method: number, url: string | undefined,
+    _s: unknown, _m: unknown, upgrade: boolean, keepAlive: boolean): number => {
+    if (headers === undefined) { headers = this.hdrs ?? []; url = this.urlPart; }
+    this.hdrs = null;
+    this.urlPart = '';
+    this.headDue = false;
+    if (headers.length > MAX_HEADER_FIELDS * 2) { this.refused = 431; return -1; }
+    const req = this.spare ?? new Req();
+    this.spare = null;
+    const m = methods[method]!;
+    req.method = m;
+    req.isHead = m === 'HEAD';
+    req.http10 = maj === 0 || (maj === 1 && min === 0);
+    req.persist = keepAlive;
+    // Only a WebSocket becomes a tunnel; another Upgrade offer (h2c) is declined by leaving
+    // Connection/Upgrade out, and the request is an ordinary one.
+    const tunnel = upgrade && (m === 'CONNECT' || isWebSocket(headers));
+    req.upgrade = tunnel;
+    req.head = requestHead(req, m, url!, headers, this.peer, tunnel);
+    req.retryable = (req.flags & REQ_BODY) === 0 && IDEMPOTENT.has(m);
+    this.parsing = req;
+    if (tunnel) { this.upgrading = req; return 0; }
+    if (this.cur === null) this.start(req);
+    else { this.queue.push(req); this.hold(HOLD_QUEUE); }
+    return 0;
+  };
+
+  private onBody = (chunk: Buffer): void => {
+    const req = this.parsing;
+    if (req === null || req.responded) return;
+    if (req === this.cur && req.up !== null) this.requestBody(req, chunk);
+    else (req.body ??= []).push(chunk);
+  };
+
+  private onMessageComplete = (): void => {
+    this.inMessage = false;
+    const req = this.parsing;
+    this.parsing = null;
+    if (req === null) return;
+    req.done = true;
+    if (!req.persist) this.hold(HOLD_DONE);
+    if (req === this.cur) this.requestEnd(req);
+  };
+
+  /** The exchange in progress is over: the next queued request, a pending error, or a hand-over. */
+  protected next(): void {
+    const req = this.cur!;
+    this.cur = null;
+    req.reset();
+    this.spare = req;
+    this.idleTicks = 0;
+    this.release(HOLD_UPSTREAM);
+    const n = this.queue.shift();
+    if (n !== undefined) {
+      if (this.queue.length === 0) this.release(HOLD_QUEUE);
+      if (n.upgrade) this.startUpgrade(n);
+      else this.start(n);
+      return;
+    }
+    if (this.pendingError !== 0) { this.rejectNow(this.pendingError); return; }
+    if (this.ended) { this.socket.destroySoon(); return; }
+    if (this.engine.handingOff) this.engine.offer(this);
+  }
+
+  /** The connection stops being HTTP here (it becomes a tunnel); the parser goes. */
+  protected detachInput(): void {
+    const s = this.socket;
+    s.pause();
+    s.off('data', this.onData);
+    s.off('end', this.onEnd);
+    s.off('close', this.onClose);
+    this.closed = true;
+    this.engine.detach(this);
+    closeParser(this.parser);
+  }
+
+  private parseError(err: ParseError): void {
+    this.hold(HOLD_DONE);
+    if (err.code === 'HPE_CLOSED_CONNECTION') return; // bytes after a request that closes the connection
+    const status = statusForParseError(err.code);
+    const p = this.parsing;
+    this.parsing = null;
+    if (p !== null && p === this.cur) {
+      // The body being forwarded is broken: the upstream request cannot be completed.
+      if (p.started) { this.socket.destroy(); return; }
+      this.dropUpstream(p);
+      this.cur = null;
+      this.rejectNow(status);
+      return;
+    }
+    if (p !== null) this.queue.pop();
+    this.reject(status);
+  }
+
+  /** Answer `status` and close, after the exchanges before it. */
+  private reject(status: number): void {
+    this.hold(HOLD_DONE);
+    if (this.cur === null) this.rejectNow(status);
+    else this.pendingError = status;
+  }
+
+  private rejectNow(status: number): void {
+    this.socket.write(rejection(status), 'latin1');
+    this.socket.destroySoon();
+  }
+
+  private onEnd = (): void => {
+    this.ended = true;
+    const p = this.parsing;
+    if (p !== null && p === this.cur && !p.done) { this.socket.destroy(); return; } // a cut request
+    if (p !== null) { this.queue.pop(); this.parsing = null; }
+    if (this.cur === null) this.socket.destroy();
+  };
+
+  private onClose = (): void => {
+    this.closed = true;
+    this.engine.detach(this);
+    if (this.cur !== null) this.dropUpstream(this.cur);
+    this.queue.length = 0;
+    closeParser(this.parser);
+  };
+
+  protected hold(bit: number): void {
+    if (this.holds === 0) this.socket.pause();
+    this.holds |= bit;
+  }
+
+  protected release(bit: number): void {
+    if ((this.holds & bit) === 0) return;
+    this.holds &= ~bit;
+    if (this.holds === 0 && !this.closed) this.socket.resume();
+  }
+}
+
+function noop(): void {}

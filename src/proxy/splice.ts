@@ -65,6 +65,7 @@ export function canSplice(a: Socket, b: Socket): boolean {
  */
 export function splice(a: Socket, b: Socket): void {
   const w = streamWrap()!;
+  const { streamBaseState: state, kReadBytesOrError: kRead, kLastWriteWasAsync: kAsync } = w;
   // Keeps net from starting its own read (afterConnect reads unless the socket is paused).
   a.pause();
   b.pause();
@@ -91,12 +92,12 @@ export function splice(a: Socket, b: Socket): void {
     };
     req.oncomplete = written;
     src.onread = () => {
-      const n = w.streamBaseState[w.kReadBytesOrError]!;
+      const n = state[kRead]!;
       if (n > 0) {
         if (view.length !== n) view = buf.subarray(0, n);
         if (dst.writeBuffer(req, view) !== 0) return kill();
         // Backpressure: one chunk in flight per direction, like a proxy buffer.
-        if (w.streamBaseState[w.kLastWriteWasAsync]) src.readStop();
+        if (state[kAsync]) src.readStop();
         return;
       }
       if (n === 0) return;

@@ -66,11 +66,11 @@ export class Hotproxy {
 
 /**
  * Starts hotproxy on a kernel-chosen port and waits for Ready and for every proxy worker.
- * `args` are extra CLI options; `command` is the backend command line.
+ * `args` are extra CLI options; `command` is the backend command line; `cli` another build.
  */
-export async function startHotproxy(args, command, { proxyWorkers = 1 } = {}) {
-  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npx tsc -p .)`);
-  const argv = [CLI, '--listen', '127.0.0.1:0', '--log-format', 'json', '--proxy-workers', String(proxyWorkers), ...args, '--', ...command];
+export async function startHotproxy(args, command, { proxyWorkers = 1, cli = CLI } = {}) {
+  if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: build first (npx tsc -p .)`);
+  const argv = [cli, '--listen', '127.0.0.1:0', '--log-format', 'json', '--proxy-workers', String(proxyWorkers), ...args, '--', ...command];
   const hp = new Hotproxy(new Proc(process.execPath, argv, { cwd: ROOT, name: 'hotproxy' }));
   const ready = await hp.waitForLog((l) => l.msg === 'Ready');
   const listen = ready.listen[0];

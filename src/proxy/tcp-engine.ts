@@ -44,7 +44,8 @@ export class TcpEngine implements Engine {
   private connect(client: net.Socket, target: Target, attempt: number): void {
     if (client.destroyed) return;
     this.inflight.inc(target.gen);
-    const upstream = net.connect({ ...target.address, allowHalfOpen: true });
+    // noDelay like HAProxy: the client already chose when to send; Nagle here only adds delay.
+    const upstream = net.connect({ ...target.address, allowHalfOpen: true, noDelay: true });
     const onError = (err: Error): void => {
       this.inflight.dec(target.gen);
       if (isRefused(err)) this.router.markDown(target);
@@ -55,8 +56,9 @@ export class TcpEngine implements Engine {
     upstream.once('error', onError);
     upstream.once('connect', () => {
       upstream.off('error', onError);
-      this.tunnels.open(target.gen, client, upstream);
-      client.resume();
+      client.setNoDelay(true);
+      // Starts reading the client (pipe resumes it; splice reads the handle itself).
+      this.tunnels.open(target.gen, client, upstream, true);
     });
   }
 

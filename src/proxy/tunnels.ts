@@ -2,6 +2,7 @@
 // can wait for them and a deadline can cut them.
 import type { Socket } from 'node:net';
 import type { Inflight } from './inflight.js';
+import { canSplice, splice } from './splice.js';
 
 export class Tunnels {
   private byGen = new Map<number, Set<Socket>>();
@@ -12,8 +13,10 @@ export class Tunnels {
    * Joins client and upstream: bytes both ways, half-close respected, one close ends both.
    * The caller counted the tunnel in flight when it picked the target (so a drain cannot
    * finish between the pick and the connect); the count is released here when it closes.
+   * `fast`: both are fresh, paused TCP sockets owned by nobody else (tcp mode), so their
+   * handles can be joined directly instead of piped.
    */
-  open(gen: number, client: Socket, upstream: Socket): void {
+  open(gen: number, client: Socket, upstream: Socket, fast = false): void {
     let set = this.byGen.get(gen);
     if (!set) this.byGen.set(gen, (set = new Set()));
     set.add(client);
@@ -29,6 +32,9 @@ export class Tunnels {
     };
     client.on('error', close).on('close', close);
     upstream.on('error', close).on('close', close);
+    // Closed while the upstream was connecting: its 'close' may have come and gone already.
+    if (client.destroyed || upstream.destroyed) return close();
+    if (fast && canSplice(client, upstream)) return splice(client, upstream);
     client.pipe(upstream);
     upstream.pipe(client);
   }

@@ -4,6 +4,7 @@
 import http from 'node:http';
 import { listen } from 'hotproxy/app';
 
-const server = http.createServer((req, res) => res.end(`hello from pid ${process.pid}\n`));
+const generation = process.env.HOTPROXY_GENERATION ?? '-';
+const server = http.createServer((req, res) => res.end(`hello from node-app, generation ${generation}, pid ${process.pid}\n`));
 const { address } = await listen(server);
 console.log('listening on', address);

@@ -1,6 +1,7 @@
 // A client connection of the raw engine, the exchange half: each parsed request (in order,
 // one at a time; raw-client-input.ts reads and queues them) is routed, forwarded upstream and
 // answered, or answered by the proxy itself when that fails.
+import { traffic } from '../metrics/traffic.js';
 import type net from 'node:net';
 import type { Target } from '../ipc.js';
 import { REQ_CHUNKED, REQ_EXPECT_CONTINUE, REQ_EXPECT_OTHER, RES_LENGTH, type HeadOut } from './headers.js';
@@ -19,6 +20,8 @@ interface Writable {
 
 export class ClientConn extends ClientInput implements Exchange {
   private out: HeadOut = { flags: 0, keepAliveHeader: undefined };
+  /** The status of the response being relayed. */
+  private status = 0;
 
   constructor(engine: RawEngine, socket: net.Socket, fresh: boolean) {
     super(engine, socket, fresh);
@@ -28,6 +31,7 @@ export class ClientConn extends ClientInput implements Exchange {
 
   protected start(req: Req): void {
     this.cur = req;
+    req.t0 = process.hrtime.bigint();
     if (req.flags & REQ_EXPECT_OTHER) { this.respond(req, 417, 'Expectation Failed\n'); return; }
     if (req.flags & REQ_EXPECT_CONTINUE && !req.http10) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
     this.route(req);
@@ -46,6 +50,7 @@ export class ClientConn extends ClientInput implements Exchange {
   private forward(req: Req, target: Target): void {
     this.engine.inflight.inc(target.gen);
     req.target = target;
+    req.gen = target.gen;
     const up = this.engine.pool(target).acquire(this);
     req.up = up;
     up.write(req.head, 'latin1');
@@ -82,6 +87,7 @@ export class ClientConn extends ClientInput implements Exchange {
 
   onResponseHead(status: number, msg: string, headers: string[], keepAlive: boolean): number {
     const req = this.cur!;
+    this.status = status;
     const out = this.out;
     let head = responseHead(out, status, msg, headers);
     if (keepAlive) req.up!.setKeepAlive(out.keepAliveHeader);
@@ -110,6 +116,7 @@ export class ClientConn extends ClientInput implements Exchange {
     const req = this.cur!;
     if (req.chunked) this.socket.write('0\r\n\r\n', 'latin1');
     req.up = null;
+    traffic.record(req.gen, this.status, req.t0);
     this.endExchange(req);
   }
 
@@ -157,6 +164,7 @@ export class ClientConn extends ClientInput implements Exchange {
     this.socket.write(proxyResponse(status, body, !persist, !req.isHead), 'latin1');
     req.persist = persist;
     req.started = true;
+    traffic.proxyAnswer(req.gen, status, req.t0);
     this.endExchange(req);
   }
 

@@ -1,6 +1,7 @@
 // The reading half of a raw-engine client connection: llhttp callbacks, pipelined requests
 // queued in order (the socket pauses while any wait), header and idle timeouts, malformed
 // input. What is done with a parsed request is the exchange's business (raw-client-conn.ts).
+import { traffic } from '../metrics/traffic.js';
 import type net from 'node:net';
 import { MAX_HEADER_FIELDS, REQ_BODY, isWebSocket, peerOf, type Peer } from './headers.js';
 import type { RawEngine } from './raw-engine.js';
@@ -219,6 +220,7 @@ export abstract class ClientInput {
   }
 
   private rejectNow(status: number): void {
+    traffic.proxyAnswer(0, status, process.hrtime.bigint());
     this.socket.write(rejection(status), 'latin1');
     this.socket.destroySoon();
   }

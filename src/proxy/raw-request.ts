@@ -35,6 +35,9 @@ export class Req implements HeadOut {
   chunked = false;
   /** The response is complete. */
   responded = false;
+  /** For /metrics: when the exchange started, and the generation that was given it (0: none). */
+  t0 = 0n;
+  gen = 0;
 
   reset(): void {
     this.head = '';
@@ -47,6 +50,7 @@ export class Req implements HeadOut {
     this.started = false;
     this.chunked = false;
     this.responded = false;
+    this.gen = 0;
   }
 }
 

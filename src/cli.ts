@@ -50,7 +50,7 @@ function program(): Command {
     .option('--header-timeout <duration>', 'how long a client may take to send request headers (30s)', duration('--header-timeout'))
     .option('--keepalive-timeout <duration>', 'idle time before the proxy closes a client connection (65s)', duration('--keepalive-timeout'))
     .option('--health-path <path>', 'http mode: GET this path; healthy = status < 500 (/)')
-    .option('--health-interval <duration>', 'time between health checks during a deploy (100ms)', duration('--health-interval'))
+    .option('--health-interval <duration>', 'time between health checks during a deploy (50ms)', duration('--health-interval'))
     .option('--health-rise <n>', 'consecutive passing checks needed (2)', count('--health-rise'))
     .option('--health-cmd <command>', 'shell command; exit 0 = healthy ($HOTPROXY_BACKEND_ADDRESS is set)')
     .option('--ready-delay <duration>', 'healthy = still alive after this long (tcp mode default: 1s)', duration('--ready-delay'))

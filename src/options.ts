@@ -62,7 +62,7 @@ export const defaults = {
   // keep-alive connections: a proxy-side close races a client that is about to send.
   keepAliveTimeoutMs: 65_000,
   healthPath: '/',
-  healthIntervalMs: 100,
+  healthIntervalMs: 50,
   healthRise: 2,
   // tcp mode cannot speak the app's protocol, so without --health-cmd it falls back to
   // Server::Starter's rule: alive for a second = ready.

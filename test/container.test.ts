@@ -4,23 +4,15 @@
 // the namespace, and the kernel kills whatever is left in it when PID 1 exits.
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import { expect, it } from 'vitest';
 import { ROOT } from './helpers/hotproxy.js';
 import { Load } from './helpers/load.js';
 import { isAlive, waitFor } from './helpers/wait.js';
+import { freePort } from './helpers/host.js';
 
 const canUnshare = process.getuid?.() === 0 && spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true']).status === 0;
 if (!canUnshare) console.warn('skipping the PID 1 test: needs root and unshare(1)');
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The Dockerfile's CMD, with its ports swapped for free ones. */
 function dockerCmd(port: number, admin: number): string[] {

@@ -2,7 +2,6 @@
 // it, so the docs cannot drift), on a free port instead of 8888: two HUP swaps under load with
 // no failed request, traffic on each new generation, then a clean stop. An example whose
 // server is not installed says it skipped.
-import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -10,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { expectNothingLeft, ROOT, startHotproxy, type Hotproxy } from './helpers/hotproxy.js';
 import { Load } from './helpers/load.js';
 import { waitFor } from './helpers/wait.js';
+import { installed } from './helpers/host.js';
 
 interface Example { dir: string; args: string[]; command: string[] }
 
@@ -23,14 +23,6 @@ for (const line of readme.split('\n')) {
   examples.push({ dir: m[1]!, args: words.slice(0, sep), command: words.slice(sep + 1) });
 }
 
-function installed(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const generationIn = (reply: string): number | undefined => {
   const m = /generation (\d+)/.exec(reply);

@@ -1,19 +1,18 @@
 // systemd: socket activation through the real systemd-socket-activate (it binds, waits for the
 // first connection, then execs hotproxy with LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES), and
 // sd_notify messages read from a real unix datagram socket.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fixture, runCli, startHotproxy } from './helpers/hotproxy.js';
 import { waitFor } from './helpers/wait.js';
+import { freePort, installed } from './helpers/host.js';
 
-const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-const ACTIVATE = has('systemd-socket-activate');
-const NOTIFY = has('systemd-notify') && has('python3');
+const ACTIVATE = installed('systemd-socket-activate');
+const NOTIFY = installed('systemd-notify') && installed('python3');
 if (!ACTIVATE) console.warn('skipping socket activation tests: systemd-socket-activate is not installed (Debian package systemd)');
 if (!NOTIFY) console.warn('skipping sd_notify tests: systemd-notify or python3 is not installed');
 
@@ -36,16 +35,6 @@ function get(target: { socketPath: string } | { port: number }, path = '/'): Pro
       res.on('data', (d) => (body += d)).on('end', () => resolve({ status: res.statusCode!, body }));
     });
     req.on('error', reject);
-  });
-}
-
-/** A port nobody listens on right now (systemd-socket-activate cannot bind port 0). */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
   });
 }
 

@@ -1,20 +1,12 @@
 // Servers nobody here wrote, run behind hotproxy exactly as their docs say to run them on an
 // inherited socket. Each test runs when the server is installed and says so when it is not
 // (.ci/run installs them from Debian's packages).
-import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { fixture, startHotproxy } from './helpers/hotproxy.js';
 import { Load } from './helpers/load.js';
 import { waitFor } from './helpers/wait.js';
+import { installed } from './helpers/host.js';
 
-function installed(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const dir = fixture('third-party');
 const servers: Array<[string, string, string[]]> = [

@@ -73,7 +73,7 @@ function swapTargetLines(res) {
     '',
     `The storm's app, started alone: p50 ${ms(start.p50Ms)} (max ${ms(start.maxMs)}, ${start.runs} runs) from spawn to its first answer.`,
     `HUP → first response from the new generation (no-retry client): p50 ${ms(swap.swapP50Ms)}, so hotproxy adds **${ms(over)}** (target ≤ 150 ms):`,
-    'two health checks 100 ms apart (--health-rise 2) and the route switch.',
+    'two health checks --health-interval apart (--health-rise 2) and the route switch.',
     '',
   ];
 }

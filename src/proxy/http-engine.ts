@@ -14,10 +14,10 @@ import type { Inflight } from './inflight.js';
 import type { Router } from './router.js';
 import { MAX_HEADER_FIELDS, isWebSocket, peerOf, requestFields, responseFields, type HeadOut } from './headers.js';
 import { traffic } from '../metrics/traffic.js';
-import { bodyFor, isRefused, isRetryable, statusFor } from './status.js';
+import { bodyFor, isRefused, isRetryable, MAX_ATTEMPTS, statusFor } from './status.js';
 import { Tunnels } from './tunnels.js';
+import { openUpgradeTunnel } from './upgrade-tunnel.js';
 
-const MAX_ATTEMPTS = 3;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** On stop, how long keep-alive clients get to see a `Connection: close` before idle ones are closed. */
 const STOP_GRACE_MS = 1_000;
@@ -136,33 +136,14 @@ export class HttpEngine implements Engine {
     return u.pool;
   }
 
-  /** WebSocket and other upgrades: a raw pipe to the backend, which answers the handshake itself. */
-  private upgrade(req: http.IncomingMessage, client: net.Socket, head: Buffer, attempt = 1): void {
-    const go = (target: Target): void => {
-      if (client.destroyed) return;
-      this.inflight.inc(target.gen);
-      const upstream = net.connect(target.address);
-      upstream.once('error', (err) => {
-        this.inflight.dec(target.gen);
-        if (isRefused(err)) this.router.markDown(target);
-        if (attempt < MAX_ATTEMPTS && !client.destroyed) return this.upgrade(req, client, head, attempt + 1);
-        client.end(`HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-      });
-      upstream.once('connect', () => {
-        upstream.removeAllListeners('error');
-        const h = this.requestHeaders(req, true);
-        let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
-        for (let i = 0; i < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
-        upstream.write(text + '\r\n');
-        if (head.length) upstream.write(head);
-        this.tunnels.open(target.gen, client, upstream);
-      });
-    };
-    const t = this.router.pick();
-    if (t) return go(t);
-    this.router.wait(this.cfg.queueTimeoutMs).then(go, (err) => {
-      const status = statusFor(err);
-      client.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+  /** A WebSocket upgrade: the connection becomes a tunnel to the backend. */
+  private upgrade(req: http.IncomingMessage, client: net.Socket, head: Buffer): void {
+    openUpgradeTunnel({ router: this.router, inflight: this.inflight, tunnels: this.tunnels, queueTimeoutMs: this.cfg.queueTimeoutMs }, client, (upstream) => {
+      const h = this.requestHeaders(req, true);
+      let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
+      for (let i = 0; i < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
+      upstream.write(text + '\r\n');
+      if (head.length) upstream.write(head);
     });
   }
 

@@ -10,9 +10,8 @@ import type { RawEngine } from './raw-engine.js';
 import { responseHead } from './raw-headers.js';
 import { proxyResponse, type Req } from './raw-request.js';
 import type { Exchange } from './raw-upstream.js';
-import { bodyFor, isRefused, isRetryable, statusFor } from './status.js';
+import { bodyFor, isRefused, isRetryable, MAX_ATTEMPTS, statusFor } from './status.js';
 
-const MAX_ATTEMPTS = 3;
 
 interface Writable {
   write(d: string | Buffer, e?: BufferEncoding): boolean;
@@ -182,6 +181,6 @@ export class ClientConn extends ClientInput implements Exchange {
     this.cur = req;
     this.socket.off('drain', this.onDrain);
     this.detachInput();
-    this.engine.upgrade(this.socket, req.head, req.rest, 1);
+    this.engine.upgrade(this.socket, req.head, req.rest);
   }
 }

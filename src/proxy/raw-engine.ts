@@ -4,7 +4,6 @@
 // generation, retries of idempotent bodiless requests, WebSocket tunnels, and hand-over of
 // keep-alive connections at request boundaries (known exactly here: the parser is ours).
 import net, { type BlockList } from 'node:net';
-import { STATUS_CODES } from 'node:http';
 import type { Logger } from '../log.js';
 import type { Target, WorkerConfig } from '../ipc.js';
 import { trustList } from '../options.js';
@@ -14,10 +13,9 @@ import { ClientConn } from './raw-client-conn.js';
 import type { ClientInput } from './raw-client-input.js';
 import { UpstreamPool } from './raw-upstream.js';
 import type { Router } from './router.js';
-import { isRefused, statusFor } from './status.js';
 import { Tunnels } from './tunnels.js';
+import { openUpgradeTunnel } from './upgrade-tunnel.js';
 
-const MAX_ATTEMPTS = 3;
 /** On stop, how long keep-alive clients get to see a `Connection: close` before idle ones are closed. */
 const STOP_GRACE_MS = 1_000;
 const SWEEP_MS = 25;
@@ -86,30 +84,11 @@ export class RawEngine implements Engine {
     for (const p of this.pools.values()) p.sweep(now);
   }
 
-  /** WebSocket and other upgrades: a raw pipe to the backend, which answers the handshake itself. */
-  upgrade(client: net.Socket, head: string, rest: Buffer | null, attempt: number): void {
-    const go = (target: Target): void => {
-      if (client.destroyed) return;
-      this.inflight.inc(target.gen);
-      const upstream = net.connect(target.address);
-      upstream.once('error', (err) => {
-        this.inflight.dec(target.gen);
-        if (isRefused(err)) this.router.markDown(target);
-        if (attempt < MAX_ATTEMPTS && !client.destroyed) return this.upgrade(client, head, rest, attempt + 1);
-        client.end('HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-      });
-      upstream.once('connect', () => {
-        upstream.removeAllListeners('error');
-        upstream.write(head, 'latin1');
-        if (rest !== null && rest.length > 0) upstream.write(rest);
-        this.tunnels.open(target.gen, client, upstream);
-      });
-    };
-    const t = this.router.pick();
-    if (t) return go(t);
-    this.router.wait(this.cfg.queueTimeoutMs).then(go, (err) => {
-      const status = statusFor(err);
-      client.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+  /** A WebSocket upgrade: the connection becomes a tunnel to the backend. */
+  upgrade(client: net.Socket, head: string, rest: Buffer | null): void {
+    openUpgradeTunnel({ router: this.router, inflight: this.inflight, tunnels: this.tunnels, queueTimeoutMs: this.cfg.queueTimeoutMs }, client, (upstream) => {
+      upstream.write(head, 'latin1');
+      if (rest !== null && rest.length > 0) upstream.write(rest);
     });
   }
 

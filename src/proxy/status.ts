@@ -3,6 +3,9 @@ import { HotproxyError } from '../errors.js';
 
 export type ProxyStatus = 502 | 503 | 504;
 
+/** How often a request that may be sent again is tried in all (see isRetryable). */
+export const MAX_ATTEMPTS = 3;
+
 const TIMEOUT_CODES = new Set([
   'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'E_UPSTREAM_TIMEOUT',
 ]);

@@ -7,6 +7,7 @@ import { listen, ListenError } from 'hotproxy/app';
 import { fixture, startHotproxy, type Hotproxy, type LogLine } from './helpers/hotproxy.js';
 import { Load } from './helpers/load.js';
 import { isAlive, waitFor } from './helpers/wait.js';
+import { swapsWithoutFailures } from './helpers/swaps.js';
 
 const APP = ['node', fixture('app-helper.js')];
 
@@ -233,15 +234,7 @@ describe('hotproxy/app under hotproxy', () => {
     if (backend === 'unix') expect(listening.address).toMatch(/^\/.+\.sock$/);
     else expect(listening.address.address).toBe('127.0.0.1');
 
-    const load = new Load(hp.url, 10);
-    await waitFor(() => load.servedBy(blue!) > 20, 'load on generation 1');
-    const outcome = await hp.reload();
-    expect(outcome.msg).toBe('Deployed');
-    const green = (outcome.pids as number[])[0]!;
-    await waitFor(() => load.servedBy(green) > 20, 'load on generation 2');
-    const result = await load.stop();
-    expect(result.errors).toEqual([]);
-    expect(result.failed).toBe(0);
+    await swapsWithoutFailures(hp, 1, 20);
     await bluesExitedCleanly(hp, [blue!]);
     expect(await hp.stop()).toBe(0);
   });

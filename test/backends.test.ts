@@ -2,27 +2,12 @@ import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture, startHotproxy } from './helpers/hotproxy.js';
-import { Load } from './helpers/load.js';
-import { waitFor } from './helpers/wait.js';
+import { swapsWithoutFailures } from './helpers/swaps.js';
 
 async function json(url: string): Promise<Record<string, any>> {
   const res = await fetch(url);
   expect(res.status).toBe(200);
   return (await res.json()) as Record<string, any>;
-}
-
-async function swapsWithoutFailures(hp: Awaited<ReturnType<typeof startHotproxy>>, swaps: number): Promise<void> {
-  const load = new Load(hp.url, 10);
-  await waitFor(() => load.result.ok > 20, 'load to start');
-  for (let i = 0; i < swaps; i++) {
-    const outcome = await hp.reload();
-    expect(outcome.msg).toBe('Deployed');
-    const pid = (outcome.pids as number[])[0]!;
-    await waitFor(() => load.servedBy(pid) > 10, 'traffic on the new generation');
-  }
-  const result = await load.stop();
-  expect(result.errors).toEqual([]);
-  expect(result.failed).toBe(0);
 }
 
 describe('backends', () => {

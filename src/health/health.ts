@@ -1,5 +1,6 @@
 // Waiting for a starting instance to become healthy, with --health-rise consecutive passes,
 // failing at once if it exits and at the deadline if it never gets there.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DeployError } from '../errors.js';
 import { describeExit, type Instance } from '../backend/instance.js';
 import type { Mode } from '../ipc.js';
@@ -69,8 +70,4 @@ async function probeUntilHealthy(
     }
     await guard(sleep(Math.min(opts.intervalMs, Math.max(0, deadline - Date.now()))));
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

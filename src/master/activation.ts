@@ -12,19 +12,24 @@ export interface InheritedSocket {
 const FIRST_FD = 3;
 
 export function takeInheritedSockets(env: NodeJS.ProcessEnv = process.env, pid = process.pid): InheritedSocket[] {
-  const count = Number(env.LISTEN_FDS);
-  const forUs = env.LISTEN_PID === undefined || Number(env.LISTEN_PID) === pid;
+  const count = passedCount(env, pid);
   const names = (env.LISTEN_FDNAMES ?? '').split(':');
   delete env.LISTEN_FDS;
   delete env.LISTEN_PID;
   delete env.LISTEN_FDNAMES;
-  if (!forUs || !Number.isInteger(count) || count <= 0) return [];
   return Array.from({ length: count }, (_, i) => ({ fd: FIRST_FD + i, name: names[i] || 'unknown' }));
 }
 
 /** Whether systemd passed sockets to this process (checked before they are taken). */
 export function activationPresent(env: NodeJS.ProcessEnv = process.env): boolean {
-  return Number(env.LISTEN_FDS) > 0 && (env.LISTEN_PID === undefined || Number(env.LISTEN_PID) === process.pid);
+  return passedCount(env, process.pid) > 0;
+}
+
+/** How many sockets LISTEN_FDS passes to `pid` (0 when they were meant for another process). */
+function passedCount(env: NodeJS.ProcessEnv, pid: number): number {
+  const count = Number(env.LISTEN_FDS);
+  const forUs = env.LISTEN_PID === undefined || Number(env.LISTEN_PID) === pid;
+  return forUs && Number.isInteger(count) && count > 0 ? count : 0;
 }
 
 /**

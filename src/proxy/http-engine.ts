@@ -16,6 +16,7 @@ import { MAX_HEADER_FIELDS, isWebSocket, peerOf, requestFields, responseFields, 
 import { traffic } from '../metrics/traffic.js';
 import { bodyFor, isRefused, isRetryable, MAX_ATTEMPTS, statusFor } from './status.js';
 import { Tunnels } from './tunnels.js';
+import { waitUntil } from './wait-until.js';
 import { openUpgradeTunnel } from './upgrade-tunnel.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -287,15 +288,4 @@ const UNUSED_OUT: HeadOut = { flags: 0, keepAliveHeader: undefined };
 function hasBody(req: http.IncomingMessage): boolean {
   const len = req.headers['content-length'];
   return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined;
-}
-
-function waitUntil(cond: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  return new Promise((resolve) => {
-    const tick = (): void => {
-      if (cond() || Date.now() >= end) resolve();
-      else setTimeout(tick, 20).unref();
-    };
-    tick();
-  });
 }

@@ -14,6 +14,8 @@ import type { ClientInput } from './raw-client-input.js';
 import { UpstreamPool } from './raw-upstream.js';
 import type { Router } from './router.js';
 import { Tunnels } from './tunnels.js';
+import { waitUntil } from './wait-until.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { openUpgradeTunnel } from './upgrade-tunnel.js';
 
 /** On stop, how long keep-alive clients get to see a `Connection: close` before idle ones are closed. */
@@ -178,19 +180,4 @@ export class RawEngine implements Engine {
     this.pools.clear();
     clearInterval(this.timer);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-function waitUntil(cond: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  return new Promise((resolve) => {
-    const tick = (): void => {
-      if (cond() || Date.now() >= end) resolve();
-      else setTimeout(tick, 20).unref();
-    };
-    tick();
-  });
 }

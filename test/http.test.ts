@@ -1,9 +1,9 @@
 import http from 'node:http';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { startHotproxy } from './helpers/hotproxy.js';
 import { waitFor } from './helpers/wait.js';
+import { openWebSocket } from './helpers/websocket.js';
 
 describe('http mode', () => {
   it('adds X-Forwarded-* and drops hop-by-hop and spoofed forwarding headers', async () => {
@@ -61,10 +61,7 @@ describe('http mode', () => {
   it('passes WebSockets through, and a swap leaves an open one on its generation', async () => {
     const hp = await startHotproxy(['--drain-timeout', '2s']);
     const [bluePid] = hp.activePids();
-    const ws = new WebSocket(`ws://127.0.0.1:${hp.port}/`);
-    const messages: string[] = [];
-    ws.on('message', (m) => messages.push(m.toString()));
-    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const { ws, messages } = await openWebSocket(hp.port);
     ws.send('one');
     await waitFor(() => messages.length === 1, 'echo');
     expect(messages[0]).toBe(`${bluePid}:one`);

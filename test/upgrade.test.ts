@@ -3,10 +3,10 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { ROOT, expectNothingLeft, fixture, startHotproxy, runCli } from './helpers/hotproxy.js';
 import { Load } from './helpers/load.js';
 import { isAlive, waitFor } from './helpers/wait.js';
+import { openWebSocket } from './helpers/websocket.js';
 
 /** A second install of the built hotproxy, whose code a test can break before an upgrade. */
 function copyInstall(): { cli: string; dir: string; breakWorker(code: string): void } {
@@ -121,10 +121,7 @@ describe('proxy upgrades', () => {
   it('a WebSocket stays on the retiring worker until it closes or the drain deadline cuts it', async () => {
     const hp = await startHotproxy(['--drain-timeout', '1500ms']);
     const [oldWorker] = hp.workerPids();
-    const ws = new WebSocket(`ws://127.0.0.1:${hp.port}/`);
-    const messages: string[] = [];
-    ws.on('message', (m) => messages.push(m.toString()));
-    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const { ws, messages } = await openWebSocket(hp.port);
     const closed = new Promise((r) => ws.once('close', r));
     expect((await hp.upgrade()).msg).toBe('Upgraded');
     ws.send('after upgrade');

@@ -39,7 +39,7 @@ function program(): Command {
     .argument('[command...]', 'the backend command, after -- (or "command" in the config file)')
     .option('-l, --listen <addr>', 'public address: PORT, HOST:PORT, [V6]:PORT, a socket path, or a socket from systemd: fd:N, fdname:NAME (repeatable; none = every socket systemd passed)', collect, [])
     .addOption(new Option('--mode <mode>', 'proxy mode').choices(['http', 'tcp']).default('http'))
-    .addOption(new Option('--engine <engine>', 'http mode data path: raw (net + llhttp) or node (http server + undici)').choices(['raw', 'node']))
+    .addOption(new Option('--engine <engine>', 'http mode data path: raw (net + llhttp) or node (Node http server and client)').choices(['raw', 'node']))
     .addOption(new Option('--backend <kind>', 'how backends get their socket').choices(['unix', 'tcp', 'port-env']).default('unix'))
     .option('-w, --workers <n>', 'backend instances per generation', count('--workers'))
     .option('--proxy-workers <n>', 'proxy worker processes', count('--proxy-workers'))

@@ -6,7 +6,7 @@ import type { LogOptions } from './log.js';
 import type { Metrics } from './metrics/traffic.js';
 
 export type Mode = 'http' | 'tcp';
-/** The http-mode data path: `node` = Node's http server + undici, `raw` = net + llhttp. */
+/** The http-mode data path: `node` = Node's http server and client (public APIs only), `raw` = net + llhttp. */
 export type EngineKind = 'raw' | 'node';
 
 /** One backend instance a worker may send traffic to. */

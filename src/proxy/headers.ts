@@ -53,7 +53,7 @@ function kind(name: string): number {
     case 6: return name.toLowerCase() === 'expect' ? EXPECT : END_TO_END;
     case 7: {
       const l = name.toLowerCase();
-      return l === 'upgrade' ? UPGRADE : l === 'trailer' ? HOP : END_TO_END;
+      return l === 'upgrade' ? UPGRADE : END_TO_END;
     }
     case 10: {
       const l = name.toLowerCase();
@@ -162,6 +162,18 @@ export function responseFields(raw: string[], out: HeadOut, fields: string[]): s
     fields.push(name, value);
   }
   out.flags = flags;
+  return fields;
+}
+
+/**
+ * Appends to `fields` the trailer fields to pass on: all but hop-by-hop and framing ones,
+ * which have no meaning in a trailer section (RFC 9110 §6.5.1).
+ */
+export function trailerFields(raw: string[], fields: string[]): string[] {
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = kind(raw[i]!);
+    if (k === END_TO_END || k === EXPECT) fields.push(raw[i]!, raw[i + 1]!);
+  }
   return fields;
 }
 

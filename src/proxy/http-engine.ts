@@ -1,23 +1,24 @@
-// L7: Node's http server faces clients (keep-alive, parsing, limits); undici pools face the
-// backends (measured ~100 µs CPU/request against ~128 µs for Pool.stream and ~190 µs for
-// http-proxy). Routing is per request, so a deploy never touches a client connection.
+// L7 on public APIs only: Node's http server faces clients (keep-alive, parsing, limits) and
+// Node's http client, with a keep-alive agent per backend instance, faces the backends
+// (http-forward.ts). Routing is per request, so a deploy never touches a client connection.
+// The raw engine is faster; this one is what runs where Node's internals are missing.
 import http from 'node:http';
 import net, { type BlockList } from 'node:net';
-import { Pool, type Dispatcher } from 'undici';
 import type { Logger } from '../log.js';
 import type { Target, WorkerConfig } from '../ipc.js';
-import { formatAddress, isPath } from '../address.js';
 import { trustList } from '../options.js';
 import type { Engine, HandOff } from './engine.js';
 import { Handover } from './handover.js';
+import { forward, upstreamFields } from './http-forward.js';
 import type { Inflight } from './inflight.js';
 import type { Router } from './router.js';
-import { MAX_HEADER_FIELDS, isWebSocket, peerOf, requestFields, responseFields, type HeadOut } from './headers.js';
+import { MAX_HEADER_FIELDS, REQ_BODY, isWebSocket, peerOf, requestFields, type HeadOut } from './headers.js';
 import { traffic } from '../metrics/traffic.js';
 import { bodyFor, isRefused, isRetryable, MAX_ATTEMPTS, statusFor } from './status.js';
 import { Tunnels } from './tunnels.js';
 import { waitUntil } from './wait-until.js';
 import { openUpgradeTunnel } from './upgrade-tunnel.js';
+import { UPSTREAM_IDLE_MS } from './raw-upstream.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** On stop, how long keep-alive clients get to see a `Connection: close` before idle ones are closed. */
@@ -25,7 +26,7 @@ const STOP_GRACE_MS = 1_000;
 
 interface Upstream {
   gen: number;
-  pool: Pool;
+  agent: http.Agent;
 }
 
 /** For /metrics: the generation that answered, or that the proxy answered for itself. */
@@ -49,8 +50,11 @@ export class HttpEngine implements Engine {
     const { headerTimeoutMs, keepAliveTimeoutMs } = this.cfg;
     // Node checks header timeouts every 30 s by default: far too coarse for a short one.
     const connectionsCheckingInterval = Math.max(50, Math.min(1_000, Math.floor(headerTimeoutMs / 4)));
-    const server = http.createServer({ connectionsCheckingInterval, headersTimeout: headerTimeoutMs, keepAliveTimeout: keepAliveTimeoutMs },
+    // No Host required and no Date added: the backend decides both, as with the raw engine.
+    const server = http.createServer({ connectionsCheckingInterval, headersTimeout: headerTimeoutMs, keepAliveTimeout: keepAliveTimeoutMs, requireHostHeader: false },
       (req, res) => this.request(req, res));
+    // An Expect: 100-continue goes to the backend, whose 100 (or refusal) is relayed.
+    server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => this.request(req, res));
     server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
       if (!isWebSocket(req.rawHeaders) && req.method !== 'CONNECT' && !hasBody(req)) { this.plainUpgrade(req, socket); return; }
       this.handover.forget(socket);
@@ -67,6 +71,7 @@ export class HttpEngine implements Engine {
       return;
     }
     if (this.stopping) res.setHeader('connection', 'close');
+    res.sendDate = false;
     if (attempt === 1) {
       const t0 = process.hrtime.bigint();
       const r = res as Tracked;
@@ -82,18 +87,27 @@ export class HttpEngine implements Engine {
 
   private forward(req: http.IncomingMessage, res: http.ServerResponse, target: Target, attempt: number): void {
     if (res.destroyed) return;
-    const body = hasBody(req);
-    const headers = this.requestHeaders(req, false);
+    const out: HeadOut = { flags: 0, keepAliveHeader: undefined };
+    const fields = upstreamFields(req, peerOf(req.socket.remoteAddress, this.trusted), out);
+    const retryable = (out.flags & REQ_BODY) === 0 && IDEMPOTENT.has(req.method!);
     this.inflight.inc(target.gen);
     (res as Tracked).gen = target.gen;
-    this.upstream(target).dispatch(
-      { path: req.url!, method: req.method!, headers, body: body ? req : null },
-      new Forward(this, req, res, target, attempt, !body && IDEMPOTENT.has(req.method!)),
-    );
+    forward({
+      agent: (t) => this.upstream(t),
+      done: (t) => this.inflight.dec(t.gen),
+      failed: (err, t) => {
+        if (retryable && attempt < MAX_ATTEMPTS && !res.destroyed && isRetryable(err)) {
+          if (isRefused(err)) this.router.markDown(t);
+          this.request(req, res, attempt + 1);
+          return;
+        }
+        if (!res.destroyed) this.fail(res, err, t);
+      },
+    }, req, res, target, fields, out.flags);
   }
 
   private requestHeaders(req: http.IncomingMessage, keepUpgrade: boolean): string[] {
-    return requestFields(req.rawHeaders, peerOf(req.socket.remoteAddress, this.trusted), keepUpgrade, UNUSED_OUT, []);
+    return requestFields(req.rawHeaders, peerOf(req.socket.remoteAddress, this.trusted), keepUpgrade, { flags: 0, keepAliveHeader: undefined }, []);
   }
 
   /**
@@ -120,21 +134,15 @@ export class HttpEngine implements Engine {
     res.end(body);
   }
 
-  private upstream(target: Target): Pool {
+  private upstream(target: Target): http.Agent {
     let u = this.upstreams.get(target.id);
     if (u === undefined) {
-      const a = target.address;
-      // No body timeout: an SSE or long-poll stream may stay quiet for as long as the client
-      // is willing to wait. Idle upstream connections are dropped after 1 s unless the backend
-      // announces its own keep-alive timeout: backends that close idle connections sooner than
-      // undici's default (gunicorn: 2 s) would otherwise race requests sent on them.
-      const opts = { pipelining: 1, bodyTimeout: 0, keepAliveTimeout: 1_000 };
-      const pool = isPath(a)
-        ? new Pool('http://localhost', { ...opts, socketPath: a.path })
-        : new Pool(`http://${formatAddress(a)}`, opts);
-      this.upstreams.set(target.id, (u = { gen: target.gen, pool }));
+      // One request per connection at a time; idle ones are dropped after a second, before
+      // backends that close idle connections early (gunicorn: 2 s) race a request sent on them.
+      const agent = new http.Agent({ keepAlive: true, timeout: UPSTREAM_IDLE_MS, scheduling: 'lifo' });
+      this.upstreams.set(target.id, (u = { gen: target.gen, agent }));
     }
-    return u.pool;
+    return u.agent;
   }
 
   /** A WebSocket upgrade: the connection becomes a tunnel to the backend. */
@@ -152,19 +160,17 @@ export class HttpEngine implements Engine {
     // Instances of the active generation that left the route (they crashed): drop their pools
     // once idle. Older generations are closed by drain().
     for (const [id, u] of this.upstreams) {
-      if (u.gen === gen && !alive.has(id)) { this.upstreams.delete(id); void u.pool.close().catch(() => {}); }
+      if (u.gen === gen && !alive.has(id)) { this.upstreams.delete(id); u.agent.destroy(); }
     }
   }
 
   async drain(gen: number): Promise<void> {
     await this.inflight.whenIdle(gen);
-    const closing: Promise<void>[] = [];
     for (const [id, u] of this.upstreams) {
       if (u.gen !== gen) continue;
       this.upstreams.delete(id);
-      closing.push(u.pool.close().catch(() => {}));
+      u.agent.destroy();
     }
-    await Promise.all(closing);
   }
 
   cut(gen: number): void {
@@ -172,7 +178,7 @@ export class HttpEngine implements Engine {
     for (const [id, u] of this.upstreams) {
       if (u.gen !== gen) continue;
       this.upstreams.delete(id);
-      void u.pool.destroy().catch(() => {});
+      u.agent.destroy();
     }
   }
 
@@ -211,79 +217,10 @@ export class HttpEngine implements Engine {
     this.router.close();
     this.tunnels.cutAll();
     for (const s of this.servers) s.closeAllConnections();
-    await Promise.all([...this.upstreams.values()].map((u) => u.pool.destroy().catch(() => {})));
+    for (const u of this.upstreams.values()) u.agent.destroy();
+    this.upstreams.clear();
   }
 }
-
-/** One proxied request/response exchange, as an undici dispatch handler. */
-class Forward implements Dispatcher.DispatchHandler {
-  private abort: ((err?: Error) => void) | undefined;
-  private resume: (() => void) | undefined;
-  private started = false;
-  private done = false;
-
-  constructor(
-    private engine: HttpEngine,
-    private req: http.IncomingMessage,
-    private res: http.ServerResponse,
-    private target: Target,
-    private attempt: number,
-    private retryable: boolean,
-  ) {
-    res.once('close', this.onClientClose);
-  }
-
-  private onClientClose = (): void => {
-    if (!this.done) this.abort?.();
-  };
-
-  onConnect(abort: (err?: Error) => void): void {
-    this.abort = abort;
-    if (this.res.destroyed) abort();
-  }
-
-  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
-    if (status < 200) return true; // 1xx: Node answers Expect itself; others are not forwarded
-    this.started = true;
-    this.resume = resume;
-    const names = raw.map((b) => b.toString('latin1'));
-    this.res.writeHead(status, responseFields(names, UNUSED_OUT, []));
-    return true;
-  }
-
-  onData(chunk: Buffer): boolean {
-    if (this.res.write(chunk)) return true;
-    this.res.once('drain', this.resume!);
-    return false;
-  }
-
-  onComplete(): void {
-    this.finish();
-    this.res.end();
-  }
-
-  onError(err: Error): void {
-    this.finish();
-    const e = this.engine;
-    if (!this.started && this.retryable && this.attempt < MAX_ATTEMPTS && !this.res.destroyed && isRetryable(err)) {
-      if (isRefused(err)) e.router.markDown(this.target);
-      e.request(this.req, this.res, this.attempt + 1);
-      return;
-    }
-    if (this.res.destroyed) return;
-    e.fail(this.res, err, this.target);
-  }
-
-  private finish(): void {
-    if (this.done) return;
-    this.done = true;
-    this.res.off('close', this.onClientClose);
-    this.engine.inflight.dec(this.target.gen);
-  }
-}
-
-/** Framing flags the node engine leaves to Node and undici. */
-const UNUSED_OUT: HeadOut = { flags: 0, keepAliveHeader: undefined };
 
 function hasBody(req: http.IncomingMessage): boolean {
   const len = req.headers['content-length'];

@@ -4,10 +4,10 @@
 import { traffic } from '../metrics/traffic.js';
 import type net from 'node:net';
 import type { Target } from '../ipc.js';
-import { REQ_CHUNKED, REQ_EXPECT_CONTINUE, REQ_EXPECT_OTHER, RES_LENGTH, type HeadOut } from './headers.js';
+import { REQ_CHUNKED, REQ_EXPECT_OTHER, RES_LENGTH, type HeadOut } from './headers.js';
 import { ClientInput, HOLD_DONE, HOLD_ROUTE, HOLD_UPSTREAM } from './raw-client-input.js';
 import type { RawEngine } from './raw-engine.js';
-import { responseHead } from './raw-headers.js';
+import { informationalHead, lastChunk, responseHead } from './raw-headers.js';
 import { proxyResponse, type Req } from './raw-request.js';
 import type { Exchange } from './raw-upstream.js';
 import { bodyFor, isRefused, isRetryable, MAX_ATTEMPTS, statusFor } from './status.js';
@@ -32,7 +32,6 @@ export class ClientConn extends ClientInput implements Exchange {
     this.cur = req;
     req.t0 = process.hrtime.bigint();
     if (req.flags & REQ_EXPECT_OTHER) { this.respond(req, 417, 'Expectation Failed\n'); return; }
-    if (req.flags & REQ_EXPECT_CONTINUE && !req.http10) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
     this.route(req);
   }
 
@@ -59,7 +58,7 @@ export class ClientConn extends ClientInput implements Exchange {
       req.body = null;
     }
     if (req.done) {
-      if (chunked) up.write('0\r\n\r\n', 'latin1');
+      if (chunked) up.write(lastChunk(req.trailers), 'latin1');
       up.requestSent = true;
     }
   }
@@ -78,7 +77,7 @@ export class ClientConn extends ClientInput implements Exchange {
   protected requestEnd(req: Req): void {
     const up = req.up;
     if (up !== null) {
-      if (req.flags & REQ_CHUNKED) up.write('0\r\n\r\n', 'latin1');
+      if (req.flags & REQ_CHUNKED) up.write(lastChunk(req.trailers), 'latin1');
       up.requestSent = true;
     }
     if (req.responded) this.next();
@@ -103,6 +102,12 @@ export class ClientConn extends ClientInput implements Exchange {
     return req.isHead ? 1 : 0;
   }
 
+  onInformational(status: number, msg: string, headers: string[]): void {
+    // 101 only ever answers a tunnel's handshake, which is not parsed here.
+    if (this.cur!.http10 || status === 101) return;
+    this.socket.write(informationalHead(status, msg, headers), 'latin1');
+  }
+
   onResponseBody(chunk: Buffer): boolean {
     const s = this.socket;
     if (!this.cur!.chunked) return s.write(chunk);
@@ -111,9 +116,9 @@ export class ClientConn extends ClientInput implements Exchange {
     return s.write('\r\n', 'latin1');
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(trailers: string[] | null): void {
     const req = this.cur!;
-    if (req.chunked) this.socket.write('0\r\n\r\n', 'latin1');
+    if (req.chunked) this.socket.write(lastChunk(trailers), 'latin1');
     req.up = null;
     traffic.record(req.gen, this.status, req.t0);
     this.endExchange(req);

@@ -114,6 +114,9 @@ export abstract class ClientInput {
   };
 
   private onHeaders = (headers: string[], url: string): void => {
+    // After the head, fields are the trailer section of a chunked body.
+    const p = this.parsing;
+    if (p !== null) { p.trailers = p.trailers === null ? headers : p.trailers.concat(headers); return; }
     this.hdrs = this.hdrs === null ? headers : this.hdrs.concat(headers);
     this.urlPart += url;
   };
@@ -136,7 +139,7 @@ export abstract class ClientInput {
     // Connection/Upgrade out, and the request is an ordinary one.
     const tunnel = upgrade && (m === 'CONNECT' || isWebSocket(headers));
     req.upgrade = tunnel;
-    req.head = requestHead(req, m, url!, headers, this.peer, tunnel);
+    req.head = requestHead(req, m, url!, headers, this.peer, tunnel, req.http10);
     req.retryable = (req.flags & REQ_BODY) === 0 && IDEMPOTENT.has(m);
     this.parsing = req;
     if (tunnel) { this.upgrading = req; return 0; }

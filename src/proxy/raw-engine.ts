@@ -1,4 +1,4 @@
-// L7 without Node's http server and without undici: `net` sockets on both sides and Node's
+// L7 without Node's http server or client: `net` sockets on both sides and Node's
 // native llhttp parser (raw-parser.ts). Client connections: raw-client-conn.ts; upstream pools:
 // raw-upstream.ts. Same contract as HttpEngine: per-request routing, in-flight counts per
 // generation, retries of idempotent bodiless requests, WebSocket tunnels, and hand-over of

@@ -25,6 +25,8 @@ export class Req implements HeadOut {
   done = false;
   /** Body chunks parsed before an upstream connection was there to take them. */
   body: Buffer[] | null = null;
+  /** The trailer fields of a chunked body. */
+  trailers: string[] | null = null;
   /** Counted in flight for this target's generation while set. */
   target: Target | null = null;
   attempt = 1;
@@ -44,6 +46,7 @@ export class Req implements HeadOut {
     this.rest = null;
     this.done = false;
     this.body = null;
+    this.trailers = null;
     this.target = null;
     this.attempt = 1;
     this.up = null;

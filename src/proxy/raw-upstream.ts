@@ -13,9 +13,12 @@ export interface Exchange {
   readonly socket: net.Socket;
   /** Returns 1 when the response has no body (a HEAD request), else 0. */
   onResponseHead(status: number, msg: string, headers: string[], keepAlive: boolean): number;
+  /** A 1xx response before the answer (100 Continue, 103 Early Hints). */
+  onInformational(status: number, msg: string, headers: string[]): void;
   /** false: the client is not keeping up; the upstream pauses until the client drains. */
   onResponseBody(chunk: Buffer): boolean;
-  onResponseEnd(): void;
+  /** `trailers`: the trailer fields of a chunked response (flat name/value list), or null. */
+  onResponseEnd(trailers: string[] | null): void;
   onUpstreamError(err: Error): void;
   onUpstreamDrain(): void;
 }
@@ -88,6 +91,9 @@ export class UpConn {
   requestSent = false;
   /** A 1xx response is being parsed: it is not the answer. */
   private informational = false;
+  /** The head of the answer was parsed: header fields from now on are trailers. */
+  private inBody = false;
+  private trailers: string[] | null = null;
   /** Reading stopped until the client drains. */
   private paused = false;
   private dead = false;
@@ -147,15 +153,22 @@ export class UpConn {
   };
 
   private onHeaders = (headers: string[]): void => {
-    this.hdrs = this.hdrs === null ? headers : this.hdrs.concat(headers);
+    if (this.inBody) this.trailers = this.trailers === null ? headers : this.trailers.concat(headers);
+    else this.hdrs = this.hdrs === null ? headers : this.hdrs.concat(headers);
   };
 
   private onHeadersComplete = (_maj: number, _min: number, headers: string[] | undefined, _m: unknown, _u: unknown,
     status: number, msg: string, _upgrade: boolean, keepAlive: boolean): number => {
-    if (headers === undefined) { headers = this.hdrs ?? []; this.hdrs = null; }
-    if (status < 200) { this.informational = true; return 0; }
-    this.reusable = keepAlive;
+    if (headers === undefined) headers = this.hdrs ?? [];
+    this.hdrs = null;
     const x = this.x;
+    if (status < 200) {
+      this.informational = true;
+      x?.onInformational(status, msg, headers);
+      return 0;
+    }
+    this.reusable = keepAlive;
+    this.inBody = true;
     return x === null ? 0 : x.onResponseHead(status, msg, headers, keepAlive);
   };
 
@@ -177,10 +190,16 @@ export class UpConn {
   private onMessageComplete = (): void => {
     if (this.informational) { this.informational = false; return; }
     const x = this.x;
+    const trailers = this.trailers;
     this.x = null;
+    this.inBody = false;
+    this.trailers = null;
+    // Backpressure was the finished exchange's: a pooled connection that stayed paused would
+    // never read its next response (and an idle one must read, to see the backend close it).
+    this.resume();
     if (this.reusable && this.requestSent && !this.dead && this.keepAliveMs > 0) this.pool.release(this);
     else this.destroy();
-    x?.onResponseEnd();
+    x?.onResponseEnd(trailers);
   };
 
   private onDrain = (): void => {

@@ -1,0 +1,159 @@
+// One exchange of the node engine: a client request from Node's http server forwarded with
+// Node's http client, and the answer relayed — 1xx, head, body with backpressure both ways,
+// trailers both ways. Public APIs only: this is the data path that works on any Node.
+import http from 'node:http';
+import type { Target } from '../ipc.js';
+import { REQ_BODY, REQ_CHUNKED, requestFields, responseFields, trailerFields, type HeadOut, type Peer } from './headers.js';
+
+/** What the engine gives an exchange and hears back from it. */
+export interface ForwardContext {
+  agent(target: Target): http.Agent;
+  /** The exchange failed before a response byte went out (the engine answers or retries). */
+  failed(err: Error, target: Target, reused: boolean): void;
+  done(target: Target): void;
+}
+
+/** Hop-by-hop and framing fields of the request; its flags tell about the body. */
+export function upstreamFields(req: http.IncomingMessage, peer: Peer, out: HeadOut): string[] {
+  const fields = requestFields(req.rawHeaders, peer, false, out, []);
+  // The backend decides whether it wants the body (the engine relays its 100).
+  if (expectsContinue(req)) fields.push('expect', '100-continue');
+  if (out.flags & REQ_CHUNKED) fields.push('transfer-encoding', 'chunked');
+  // Node refuses a Trailer field on a request it will not send chunked (it throws).
+  else dropField(fields, 'trailer');
+  return fields;
+}
+
+export function expectsContinue(req: http.IncomingMessage): boolean {
+  const e = req.headers.expect;
+  return e !== undefined && e.trim().toLowerCase() === '100-continue' && req.httpVersion === '1.1';
+}
+
+export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: http.ServerResponse, target: Target, fields: string[], flags: number): void {
+  let settled = false;
+  const settle = (): boolean => {
+    if (settled) return false;
+    settled = true;
+    res.off('close', onClientClose);
+    ctx.done(target);
+    return true;
+  };
+  const a = target.address;
+  let up: http.ClientRequest;
+  try {
+    up = request(ctx, req, target, a, fields);
+  } catch (err) {
+    // Node's client refused the request as it stands: the proxy's fault, not the client's.
+    settle();
+    ctx.failed(err as Error, target, false);
+    return;
+  }
+  const onClientClose = (): void => {
+    if (!res.writableFinished && settle()) up.destroy();
+  };
+  res.on('close', onClientClose);
+  up.on('information', (info) => relayInformational(req, res, info.statusCode, info.rawHeaders));
+  up.on('error', (err) => {
+    if (!settle()) return;
+    if (res.headersSent) res.destroy();
+    else ctx.failed(err, target, up.reusedSocket);
+  });
+  up.on('response', (ures) => {
+    const out = responseFields(ures.rawHeaders, UNUSED, []);
+    // Node refuses a Trailer field on a response it will not send chunked (it throws).
+    if (!chunkedReply(req, ures.statusCode!, out)) dropField(out, 'trailer');
+    try {
+      res.writeHead(ures.statusCode!, ures.statusMessage || undefined, out);
+    } catch (err) {
+      // A head Node's server will not send (it validates what llhttp let through).
+      up.destroy();
+      if (settle()) ctx.failed(err as Error, target, false);
+      return;
+    }
+    ures.on('data', (chunk: Buffer) => {
+      if (!res.write(chunk)) { ures.pause(); res.once('drain', () => ures.resume()); }
+    });
+    ures.on('end', () => {
+      if (!settle()) return;
+      if (ures.rawTrailers.length > 0) res.addTrailers(pairs(trailerFields(ures.rawTrailers, [])));
+      res.end();
+    });
+    // A response cut short must look cut short to the client, never complete.
+    ures.on('aborted', () => { if (settle()) res.destroy(); });
+    ures.on('error', () => { if (settle()) res.destroy(); });
+  });
+  if (!(flags & REQ_BODY)) { up.end(); return; }
+  req.on('data', (chunk: Buffer) => {
+    if (!up.write(chunk)) { req.pause(); up.once('drain', () => req.resume()); }
+  });
+  req.on('end', () => {
+    if (req.rawTrailers.length > 0 && flags & REQ_CHUNKED) up.addTrailers(pairs(trailerFields(req.rawTrailers, [])));
+    up.end();
+  });
+}
+
+function request(ctx: ForwardContext, req: http.IncomingMessage, target: Target, a: Target['address'], fields: string[]): http.ClientRequest {
+  return http.request({
+    agent: ctx.agent(target),
+    ...('path' in a ? { socketPath: a.path } : { host: a.host, port: a.port }),
+    method: req.method,
+    path: req.url,
+    headers: fields,
+    setHost: false,
+  });
+}
+
+/** Relays a 1xx as far as Node's server can: 100, 102, 103 (others have no public API). */
+function relayInformational(req: http.IncomingMessage, res: http.ServerResponse, status: number, raw: string[]): void {
+  if (req.httpVersion === '1.0' || res.headersSent) return;
+  if (status === 100) { res.writeContinue(); return; }
+  if (status === 102) { res.writeProcessing(); return; }
+  if (status !== 103) return;
+  const hints: Record<string, string[]> = {};
+  const fields = trailerFields(raw, []);
+  for (let i = 0; i < fields.length; i += 2) {
+    const k = fields[i]!.toLowerCase();
+    // Node accepts one link per value; a backend may send several in one field.
+    const values = k === 'link' ? splitLinks(fields[i + 1]!) : [fields[i + 1]!];
+    (hints[k] ??= []).push(...values);
+  }
+  // Node sends early hints only with a Link field.
+  if (hints.link !== undefined) res.writeEarlyHints(hints);
+}
+
+/** `<a>; rel=x, <b>; rel=y` → each link; commas inside <…> or quotes stay. */
+function splitLinks(value: string): string[] {
+  const out: string[] = [];
+  let start = 0;
+  let angle = false;
+  let quote = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if (c === '"' && !angle) quote = !quote;
+    else if (c === '<' && !quote) angle = true;
+    else if (c === '>' && !quote) angle = false;
+    else if (c === ',' && !angle && !quote) { out.push(value.slice(start, i).trim()); start = i + 1; }
+  }
+  out.push(value.slice(start).trim());
+  return out.filter((s) => s !== '');
+}
+
+/** Whether Node will send this response chunked (the only framing that carries trailers). */
+function chunkedReply(req: http.IncomingMessage, status: number, fields: string[]): boolean {
+  if (req.method === 'HEAD' || status === 204 || status === 304 || req.httpVersion === '1.0') return false;
+  for (let i = 0; i < fields.length; i += 2) if (fields[i]!.toLowerCase() === 'content-length') return false;
+  return true;
+}
+
+function dropField(fields: string[], name: string): void {
+  for (let i = fields.length - 2; i >= 0; i -= 2) if (fields[i]!.toLowerCase() === name) fields.splice(i, 2);
+}
+
+function pairs(flat: string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
+  return out;
+}
+
+/** Framing flags the node engine leaves to Node. */
+const UNUSED: HeadOut = { flags: 0, keepAliveHeader: undefined };

@@ -1,0 +1,24 @@
+// Every answer exactly as the backend gave it: the fixed corpus and a seeded random run, each
+// request sent directly and through hotproxy, in every mode and engine that ships.
+import { describe, expect, it } from 'vitest';
+import { fixedCorpus } from './corpus.js';
+import { compareCase, randomRun } from './differential.js';
+import { EXCHANGES, limit, MODES, SEED, startDirect, startProxied } from './harness.js';
+
+describe.each(MODES)('$name', (mode) => {
+  it('answers every request of the fixed corpus exactly as the backend does', async () => {
+    const [port, hp] = await Promise.all([startDirect(), startProxied(mode)]);
+    const corpus = fixedCorpus();
+    const problems = (await limit(4, corpus.map((c) => () => compareCase(port, hp.port, c, mode.wire)))).flat();
+    expect(problems).toEqual([]);
+    expect(await hp.stop()).toBe(0);
+  });
+
+  it(`answers ${EXCHANGES} seeded random exchanges exactly as the backend does (seed ${SEED})`, async () => {
+    const [port, hp] = await Promise.all([startDirect(), startProxied(mode)]);
+    const run = await randomRun(port, hp.port, { seed: SEED, exchanges: EXCHANGES, lanes: 8, wire: mode.wire });
+    expect(run.problems.slice(0, 20), `seed ${SEED}: ${run.problems.length} of ${run.exchanges} exchanges differ`).toEqual([]);
+    expect(run.exchanges).toBe(EXCHANGES);
+    expect(await hp.stop()).toBe(0);
+  });
+});

@@ -10,9 +10,12 @@ const where = starter
   : { host: '127.0.0.1', port: Number(process.env.PORT) };
 
 const body = Buffer.from('hello world\n');
+// `/1m`: a 1 MiB answer, for what a proxy costs per byte rather than per request.
+const big = Buffer.alloc(1 << 20, 'x');
 const server = http.createServer((req, res) => {
-  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });
-  res.end(body);
+  const b = req.url === '/1m' ? big : body;
+  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': b.length });
+  res.end(b);
 });
 // Longer than any proxy's upstream idle timeout: if the backend closed idle pooled connections
 // first (Node's default is 5 s), a proxy could race it and report a spurious 502.

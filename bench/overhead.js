@@ -10,7 +10,8 @@ import { haproxyMissing, nginxMissing, startHaproxy, startNginx } from './lib/pr
 
 const BACKEND = fileURLToPath(new URL('./backend.js', import.meta.url));
 
-export async function runOverhead({ quick, tool, without = [], rounds = quick ? 1 : 3, log = () => {} }) {
+/** `path`: what every request asks for ('/' 12 bytes, '/1m' 1 MiB); `connections`: how many at once. */
+export async function runOverhead({ quick, tool, without = [], rounds = quick ? 1 : 3, log = () => {}, path = '/', connections = 50 }) {
   const warmS = quick ? 2 : 3;
   const measureS = quick ? 5 : 10;
   /** name -> samples, one per round; rows are their medians. */
@@ -51,12 +52,13 @@ export async function runOverhead({ quick, tool, without = [], rounds = quick ? 
       let target;
       try {
         target = await t.start();
-        await measure(tool, target.url, { seconds: warmS });
+        const url = `${target.url}${path === '/' ? '' : path}`;
+        await measure(tool, url, { seconds: warmS, connections });
         // Pid lists are fixed before sampling so both samples cover the same processes.
         const proxyPids = target.proxyPids;
         const backendPids = target.backendPids;
         const p0 = cpuMicros(proxyPids), b0 = cpuMicros(backendPids);
-        const m = await measure(tool, target.url, { seconds: measureS });
+        const m = await measure(tool, url, { seconds: measureS, connections });
         const p1 = cpuMicros(proxyPids), b1 = cpuMicros(backendPids);
         if (!samples.has(t.name)) samples.set(t.name, []);
         samples.get(t.name).push({
@@ -87,7 +89,7 @@ export async function runOverhead({ quick, tool, without = [], rounds = quick ? 
     samples.has(name) ? medianRow(samples.get(name)) : { name, skipped: skipped.get(name) });
   const base = rows.find((r) => r.direct);
   for (const r of rows) if (!r.skipped && base) r.vsDirect = r.rps / base.rps;
-  return { tool, connections: 50, warmS, measureS, rounds, rows };
+  return { tool, connections, path, warmS, measureS, rounds, rows };
 }
 
 /** Each number is the median over the rounds on its own; `rounds` keeps every sample. */

@@ -51,6 +51,7 @@ async function main() {
   log(`${quick ? 'quick' : 'full'} run, load generator: ${tool}`);
   const result = { quick, machine: machine(), overhead: undefined, storm: undefined, upgradeStorm: undefined };
   result.overhead = await runOverhead({ quick, tool, without, log });
+  result.overheadLarge = await runOverhead({ quick, tool, without, log, path: '/1m', connections: 8 });
   result.storm = await runStorm(SWAP_STORM, { quick, log });
   result.upgradeStorm = await runStorm(UPGRADE_STORM, { quick, log });
   result.appStart = await runAppStart({ quick, log });

@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'E_UPSTREAM'
   | 'E_UPSTREAM_TIMEOUT'
   | 'E_STOPPING'
-  | 'E_CONTROL';
+  | 'E_CONTROL'
+  | 'E_UNSUPPORTED_NODE';
 
 export class HotproxyError extends Error {
   /** Exit status the CLI uses when this error ends the process: 2 = usage, 1 = runtime. */
@@ -45,6 +46,13 @@ export class RuntimeDirError extends HotproxyError {
 export class DeployError extends HotproxyError {
   constructor(message: string) {
     super('E_DEPLOY_FAILED', message);
+  }
+}
+
+/** This Node lacks an internal the master cannot do without (src/internals). */
+export class UnsupportedNodeError extends HotproxyError {
+  constructor(message: string) {
+    super('E_UNSUPPORTED_NODE', message);
   }
 }
 

@@ -93,6 +93,16 @@ function idleLines(res) {
   ];
 }
 
+function largeSection(o) {
+  if (!o) return [];
+  return [
+    '',
+    `### 1 MiB answers (${o.connections} connections, same targets)`,
+    '',
+    ...overheadTable(o),
+  ];
+}
+
 export function renderMarkdown(res) {
   const m = res.machine;
   const o = res.overhead;
@@ -107,6 +117,8 @@ export function renderMarkdown(res) {
       `${o.warmS}s warm-up then ${o.measureS}s measured per target, ${o.rounds ?? 1} interleaved round(s), medians shown; one proxy worker/thread each; backend: bench/backend.js (12-byte body).`,
     '',
     ...overheadTable(o),
+    '',
+    ...largeSection(res.overheadLarge),
     '',
     'Proxy CPU µs/req = utime+stime of every proxy process (hotproxy: master + proxy workers; HAProxy/nginx: all their processes) during the measured window ÷ requests completed. ' +
       'The direct row shows the backend\'s own CPU instead. hotproxy reaches its backend over a Unix socket, HAProxy/nginx over TCP 127.0.0.1. ' +

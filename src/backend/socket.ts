@@ -6,6 +6,7 @@ import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Address } from '../address.js';
 import type { BackendKind } from '../options.js';
+import { listeningFd } from '../internals/index.js';
 
 export interface PrivateSocket {
   address: Address;
@@ -13,11 +14,6 @@ export interface PrivateSocket {
   fd: number | undefined;
   /** Drop this process's copy. Call right after spawning. */
   release(): void;
-}
-
-interface HandleWithFd {
-  fd: number;
-  setBlocking(blocking: boolean): number;
 }
 
 export async function openPrivateSocket(kind: BackendKind, runtimeDir: string, name: string): Promise<PrivateSocket> {
@@ -41,11 +37,8 @@ export async function openPrivateSocket(kind: BackendKind, runtimeDir: string, n
     await listen(server, { host: '127.0.0.1', port: 0 });
     address = { host: '127.0.0.1', port: (server.address() as net.AddressInfo).port };
   }
-  const handle = (server as unknown as { _handle: HandleWithFd })._handle;
-  // O_NONBLOCK lives on the shared file description: libuv set it, and a blocking accept
-  // loop (Perl, Python, C) would get EAGAIN and die. Node children set it back themselves.
-  handle.setBlocking(true);
-  return { address, fd: handle.fd, release };
+  // Blocking, for accept loops in Perl, Python, C; Node children set non-blocking themselves.
+  return { address, fd: listeningFd(server), release };
 }
 
 function listen(server: net.Server, opts: net.ListenOptions): Promise<void> {

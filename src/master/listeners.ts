@@ -9,16 +9,8 @@ import { resolve as resolvePath } from 'node:path';
 import { formatAddress, formatListen, isInherited, isPath, type Address, type ListenSpec } from '../address.js';
 import { ListenError } from '../errors.js';
 import { unixSocketPath, type InheritedSocket } from './activation.js';
+import { bindServerHandle, inheritedServerHandle } from '../internals/index.js';
 
-interface BoundHandle {
-  fd: number;
-  getsockname(out: Record<string, unknown>): number;
-  close(): void;
-}
-
-type CreateServerHandle = (address: string, port: number, addressType: number, fd?: number) => BoundHandle | number;
-// Internal but stable: it is how Node's own cluster module shares listeners with workers.
-const createServerHandle = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
 
 export interface Listener {
   /** The bound address (a port of 0 is resolved). */
@@ -73,7 +65,7 @@ function describeInherited(list: InheritedSocket[]): string {
 }
 
 function adopt(s: InheritedSocket): Listener {
-  const h = createServerHandle(undefined as unknown as string, 0, 0, s.fd);
+  const h = inheritedServerHandle(s.fd);
   if (typeof h === 'number') throw new ListenError(`the socket systemd passed as fd ${s.fd} (${s.name}) is not usable: ${getSystemErrorName(h)}`);
   const info: { address?: string; port?: number } = {};
   const isTcp = typeof h.getsockname === 'function' && h.getsockname(info) === 0 && info.port !== undefined;
@@ -90,8 +82,8 @@ function sameAddress(have: Address, want: Address): boolean {
 async function bind(a: Address): Promise<Listener> {
   if (isPath(a)) await removeStaleSocket(a.path);
   const h = isPath(a)
-    ? createServerHandle(a.path, -1, -1)
-    : createServerHandle(a.host, a.port, net.isIP(a.host) === 6 ? 6 : 4);
+    ? bindServerHandle(a.path, -1, -1)
+    : bindServerHandle(a.host, a.port, net.isIP(a.host) === 6 ? 6 : 4);
   if (typeof h === 'number') throw new ListenError(bindMessage(a, h));
   let address: Address = a;
   if (!isPath(a)) {

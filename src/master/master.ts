@@ -1,7 +1,7 @@
 // The master: the one stable process users signal. It owns the public listeners, the proxy
 // workers and the backend generations, and forwards no traffic itself.
 import { Coalescer } from '../coalescer.js';
-import { describe, DeployError } from '../errors.js';
+import { describe, DeployError, UnsupportedNodeError } from '../errors.js';
 import { checkCommand } from '../backend/command.js';
 import type { Logger } from '../log.js';
 import type { Options } from '../options.js';
@@ -15,6 +15,7 @@ import { Deployer, type DeployResult } from './deployer.js';
 import { claimPidFile, removeQuietly, statusFileContent, writeAtomic } from './files.js';
 import { collectStatus, type Status } from './status.js';
 import { bindListeners, type Listener } from './listeners.js';
+import { masterUnsupported } from '../internals/index.js';
 import { takeInheritedSockets } from './activation.js';
 import { Notifier } from './notify.js';
 import { AdminServer } from '../metrics/admin.js';
@@ -58,6 +59,8 @@ export class Master {
     const o = this.options;
     this.setState('starting');
     try {
+      const unsupported = masterUnsupported();
+      if (unsupported) throw new UnsupportedNodeError(unsupported);
       // systemd's variables are ours alone: taken before anything is spawned.
       const inherited = takeInheritedSockets();
       this.notifier = Notifier.fromEnv(this.rootLog);

@@ -7,6 +7,7 @@ import { WorkerError } from '../errors.js';
 import type { Metrics } from '../metrics/traffic.js';
 import type { FromWorker, Route, Target, ToWorker, WorkerConfig, WorkerStats } from '../ipc.js';
 import type { Logger } from '../log.js';
+import { closeHandle, sendHandle } from '../internals/index.js';
 
 const WORKER_PATH = fileURLToPath(new URL('../proxy/worker.js', import.meta.url));
 const READY_TIMEOUT_MS = 10_000;
@@ -157,11 +158,10 @@ export class ProxyWorkers {
 
   /** A connection a retiring worker handed over goes to a serving one. */
   private relay(handle: unknown): void {
-    const h = handle as { close(): void };
     const serving = this.workers.filter((w): w is ProxyWorker => w !== undefined && w.alive);
-    if (serving.length === 0) return h.close();
+    if (serving.length === 0) return closeHandle(handle);
     const to = serving[this.relayNext++ % serving.length]!;
-    to.child.send({ t: 'conn' } satisfies ToWorker, handle as never, { keepOpen: true }, () => h.close());
+    sendHandle(to.child as never, { t: 'conn' } satisfies ToWorker, handle).finally(() => closeHandle(handle)).catch(() => {});
   }
 
   private onExit(w: ProxyWorker): void {

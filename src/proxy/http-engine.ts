@@ -70,7 +70,6 @@ export class HttpEngine implements Engine {
       res.writeHead(431, { connection: 'close', 'content-length': 0 }).end();
       return;
     }
-    if (this.stopping) res.setHeader('connection', 'close');
     res.sendDate = false;
     if (attempt === 1) {
       const t0 = process.hrtime.bigint();
@@ -94,6 +93,7 @@ export class HttpEngine implements Engine {
     (res as Tracked).gen = target.gen;
     forward({
       agent: (t) => this.upstream(t),
+      closing: () => this.stopping,
       done: (t) => this.inflight.dec(t.gen),
       failed: (err, t) => {
         if (retryable && attempt < MAX_ATTEMPTS && !res.destroyed && isRetryable(err)) {
@@ -130,7 +130,7 @@ export class HttpEngine implements Engine {
     this.log.warn({ status, err: (err as Error).message, code: (err as { code?: string }).code, target: target?.id }, 'Proxy error');
     (res as Tracked).proxyMade = true;
     const body = bodyFor(status);
-    res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+    res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), ...(this.stopping ? { connection: 'close' } : {}) });
     res.end(body);
   }
 
@@ -191,6 +191,10 @@ export class HttpEngine implements Engine {
   }
 
   async retire(timeoutMs: number, handOff: HandOff): Promise<void> {
+    // Without hand-over, connections close the way they do on stop.
+    // Without hand-over, connections close as they do on stop, but idle ones are left to the
+    // client until the deadline: each answer says Connection: close, so they go one by one.
+    if (!this.handover.supported()) return this.stop(timeoutMs, timeoutMs);
     // Stop accepting; the listener stays open in the master and the new workers.
     for (const s of this.servers) net.Server.prototype.close.call(s);
     const deadline = Date.now() + timeoutMs;
@@ -201,7 +205,8 @@ export class HttpEngine implements Engine {
     await this.stop(0);
   }
 
-  async stop(timeoutMs: number): Promise<void> {
+  /** `graceMs`: how long idle keep-alive connections are left open for their client. */
+  async stop(timeoutMs: number, graceMs = STOP_GRACE_MS): Promise<void> {
     this.stopping = true;
     // Stop accepting only: http.Server#close would also close idle keep-alive connections at
     // once, racing clients that are sending on them.
@@ -210,8 +215,7 @@ export class HttpEngine implements Engine {
     // The whole grace period, not until nothing is in flight: at that moment every connection
     // may merely be between requests. Any request meanwhile is answered with Connection: close,
     // so what is idle afterwards has been quiet for the whole period.
-    const open = (): number => this.servers.reduce((n, s) => n + (s as unknown as { _connections: number })._connections, 0);
-    await waitUntil(() => open() === 0, Math.min(STOP_GRACE_MS, timeoutMs));
+    await waitUntil(() => this.handover.size === 0, Math.min(graceMs, timeoutMs));
     for (const s of this.servers) s.closeIdleConnections();
     await waitUntil(() => this.inflight.total() === 0, Math.max(0, deadline - Date.now()));
     this.router.close();

@@ -8,6 +8,8 @@ import { REQ_BODY, REQ_CHUNKED, requestFields, responseFields, trailerFields, ty
 /** What the engine gives an exchange and hears back from it. */
 export interface ForwardContext {
   agent(target: Target): http.Agent;
+  /** The client connection closes after this answer (the worker is stopping). */
+  closing(): boolean;
   /** The exchange failed before a response byte went out (the engine answers or retries). */
   failed(err: Error, target: Target, reused: boolean): void;
   done(target: Target): void;
@@ -62,6 +64,8 @@ export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: htt
     const out = responseFields(ures.rawHeaders, UNUSED, []);
     // Node refuses a Trailer field on a response it will not send chunked (it throws).
     if (!chunkedReply(req, ures.statusCode!, out)) dropField(out, 'trailer');
+    // In the array, not by setHeader: mixing the two makes Node keep one of repeated fields.
+    if (ctx.closing()) out.push('connection', 'close');
     try {
       res.writeHead(ures.statusCode!, ures.statusMessage || undefined, out);
     } catch (err) {

@@ -90,7 +90,7 @@ export class ClientConn extends ClientInput implements Exchange {
     let head = responseHead(out, status, msg, headers);
     if (keepAlive) req.up!.setKeepAlive(out.keepAliveHeader);
     req.started = true;
-    let persist = req.persist && !this.engine.stopping;
+    let persist = req.persist && this.mayStayOpen();
     if (!(out.flags & RES_LENGTH) && !req.isHead && status !== 204 && status !== 304) {
       if (req.http10) persist = false; // close-delimited
       else { head += 'transfer-encoding: chunked\r\n'; req.chunked = true; }
@@ -139,7 +139,7 @@ export class ClientConn extends ClientInput implements Exchange {
       return;
     }
     // Headers went out already: only a cut tells the client the body is incomplete.
-    if (req.started) { this.socket.destroy(); return; }
+    if (req.started) { (this.engine.log.warn({ at: 'conn:142', st: (this as any).dbg?.() }, 'DBG destroy'), this.socket.destroy()); return; }
     this.fail(req, err, t);
   }
 
@@ -149,6 +149,8 @@ export class ClientConn extends ClientInput implements Exchange {
 
   private onDrain = (): void => {
     this.cur?.up?.resume();
+    // The last answer is out now: a retiring worker can hand the connection over.
+    if (this.cur === null && this.engine.handingOff) this.engine.offer(this);
   };
 
   protected dropUpstream(req: Req): void {
@@ -164,7 +166,7 @@ export class ClientConn extends ClientInput implements Exchange {
 
   /** The proxy's own answer to `req`. */
   private respond(req: Req, status: number, body: string): void {
-    const persist = req.persist && req.done && !this.engine.stopping;
+    const persist = req.persist && req.done && this.mayStayOpen();
     this.socket.write(proxyResponse(status, body, !persist, !req.isHead), 'latin1');
     req.persist = persist;
     req.started = true;
@@ -172,11 +174,19 @@ export class ClientConn extends ClientInput implements Exchange {
     this.endExchange(req);
   }
 
+  /**
+   * While stopping, a connection closes after its answer — unless requests pipelined behind
+   * it were read already: they are answered first, the last of them with the close.
+   */
+  private mayStayOpen(): boolean {
+    return !this.engine.stopping || this.queued > 0;
+  }
+
   private endExchange(req: Req): void {
     if (req.target !== null) { this.engine.inflight.dec(req.target.gen); req.target = null; }
     req.responded = true;
     this.release(HOLD_UPSTREAM);
-    if (!req.persist) { this.hold(HOLD_DONE); this.socket.destroySoon(); return; }
+    if (!req.persist) { this.hold(HOLD_DONE); (this.engine.log.warn({ at: 'conn:181' }, 'DBG destroySoon'), this.socket.destroySoon()); return; }
     // The rest of an unfinished request body is read and dropped before the next request.
     if (req.done) this.next();
   }

@@ -6,7 +6,7 @@ import type net from 'node:net';
 import { MAX_HEADER_FIELDS, REQ_BODY, isWebSocket, peerOf, type Peer } from './headers.js';
 import type { RawEngine } from './raw-engine.js';
 import { requestHead } from './raw-headers.js';
-import { HTTPParser, closeParser, methods, newParser, statusForParseError, type NativeParser, type ParseError } from './raw-parser.js';
+import { closeParser, methods, newParser, statusForParseError, type NativeParser, type ParseError } from '../internals/index.js';
 import { Req, rejection } from './raw-request.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -47,7 +47,7 @@ export abstract class ClientInput {
     this.headDue = fresh;
     this.peer = peerOf(socket.remoteAddress, engine.trusted);
     const { onMessageBegin, onHeaders, onHeadersComplete, onBody, onMessageComplete } = this;
-    this.parser = newParser(HTTPParser.REQUEST, { onMessageBegin, onHeaders, onHeadersComplete, onBody, onMessageComplete });
+    this.parser = newParser('request', { onMessageBegin, onHeaders, onHeadersComplete, onBody, onMessageComplete });
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', noop);
@@ -64,10 +64,19 @@ export abstract class ClientInput {
   /** Lets go of the exchange's upstream connection and in-flight count. */
   protected abstract dropUpstream(req: Req): void;
 
-  /** No exchange, nothing queued, no byte of a next request read: the connection may move. */
+  /**
+   * No exchange, nothing queued, no byte of a next request read, and every byte of the last
+   * answer written to the kernel (bytes still in the stream would be lost with this process):
+   * the connection may move.
+   */
   atBoundary(): boolean {
     return this.cur === null && this.queue.length === 0 && !this.inMessage && this.holds === 0 && this.pendingError === 0
-      && !this.ended && !this.closed && this.socket.readableLength === 0;
+      && !this.ended && !this.closed && this.socket.readableLength === 0 && this.socket.writableLength === 0;
+  }
+
+  /** Parsed requests waiting behind the exchange in progress. */
+  protected get queued(): number {
+    return this.queue.length;
   }
 
   get idle(): boolean {
@@ -130,7 +139,7 @@ export abstract class ClientInput {
     if (headers.length > MAX_HEADER_FIELDS * 2) { this.refused = 431; return -1; }
     const req = this.spare ?? new Req();
     this.spare = null;
-    const m = methods[method]!;
+    const m = methods()[method]!;
     req.method = m;
     req.isHead = m === 'HEAD';
     req.http10 = maj === 0 || (maj === 1 && min === 0);

@@ -17,15 +17,11 @@ import { Tunnels } from './tunnels.js';
 import { waitUntil } from './wait-until.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openUpgradeTunnel } from './upgrade-tunnel.js';
+import { freezeReads, has, socketFromHandle } from '../internals/index.js';
 
 /** On stop, how long keep-alive clients get to see a `Connection: close` before idle ones are closed. */
 const STOP_GRACE_MS = 1_000;
 const SWEEP_MS = 25;
-
-interface StreamHandle {
-  readStop(): number;
-  readStart(): number;
-}
 
 export class RawEngine implements Engine {
   private servers: net.Server[] = [];
@@ -121,33 +117,30 @@ export class RawEngine implements Engine {
   }
 
   adopt(handle: unknown): void {
-    // `handle` is how net.Server itself wraps an accepted connection (not in the public types).
-    const socket = new net.Socket({ handle, readable: true, writable: true, allowHalfOpen: true } as net.SocketConstructorOpts);
-    this.accept(socket, false);
+    this.accept(socketFromHandle(handle), false);
   }
 
   /**
-   * Hands `c` over if it is at a request boundary. Reading stops and the check is made in the
-   * same tick; whatever the client sends afterwards waits in the kernel and moves with the fd.
+   * Hands `c` over if it is at a request boundary. The check and the stop of reading happen in
+   * the same tick; whatever the client sends afterwards waits in the kernel and moves with the fd.
    */
   offer(c: ClientInput): void {
     const handOff = this.handOff;
-    const handle = (c.socket as unknown as { _handle: StreamHandle | null })._handle;
-    if (handOff === undefined || c.moving || c.socket.destroyed || !handle) return;
-    handle.readStop();
-    if (!c.atBoundary()) { handle.readStart(); return; }
-    // From here nothing may read from it again here: not even Node resuming a paused socket.
-    const readStart = handle.readStart;
-    handle.readStart = () => 0;
+    if (handOff === undefined || c.moving || !c.atBoundary()) return;
+    const frozen = freezeReads(c.socket);
+    if (frozen === null) return;
     c.moving = true;
     this.moving++;
-    handOff(handle).then(
+    handOff(frozen.handle).then(
       () => { this.handed++; this.moving--; c.destroy(); },
-      () => { this.moving--; c.moving = false; handle.readStart = readStart; handle.readStart(); },
+      () => { this.moving--; c.moving = false; frozen.thaw(); },
     );
   }
 
   async retire(timeoutMs: number, handOff: HandOff): Promise<void> {
+    // Without hand-over, connections close as they do on stop, but idle ones are left to the
+    // client until the deadline: each answer says Connection: close, so they go one by one.
+    if (!has('handover')) return this.stop(timeoutMs, timeoutMs);
     // Stop accepting; the listener stays open in the master and the new workers.
     for (const s of this.servers) s.close();
     const deadline = Date.now() + timeoutMs;
@@ -165,13 +158,14 @@ export class RawEngine implements Engine {
     await this.stop(0);
   }
 
-  async stop(timeoutMs: number): Promise<void> {
+  /** `graceMs`: how long idle keep-alive connections are left open for their client. */
+  async stop(timeoutMs: number, graceMs = STOP_GRACE_MS): Promise<void> {
     this.stopping = true;
     for (const s of this.servers) s.close();
     // Busy connections close after a response that says Connection: close. Idle ones are
     // closed by the sweep once quiet for the grace period — never at a moment when every
     // connection merely happens to be between requests, with the next one on its way.
-    this.idleLimit = Math.min(this.idleLimit, Math.ceil(STOP_GRACE_MS / this.period) + 1);
+    this.idleLimit = Math.min(this.idleLimit, Math.ceil(graceMs / this.period) + 1);
     await waitUntil(() => this.inflight.total() === 0 && this.conns.size === 0, timeoutMs);
     this.router.close();
     this.tunnels.cutAll();

@@ -3,7 +3,7 @@
 import net from 'node:net';
 import type { Target } from '../ipc.js';
 import { keepAliveMs } from './raw-headers.js';
-import { HTTPParser, closeParser, newParser, type NativeParser } from './raw-parser.js';
+import { closeParser, newParser, type NativeParser } from '../internals/index.js';
 
 /** Idle upstream connections are dropped after this long unless the backend says otherwise. */
 export const UPSTREAM_IDLE_MS = 1_000;
@@ -104,7 +104,7 @@ export class UpConn {
     const s = (this.socket = net.connect(pool.target.address));
     s.setNoDelay(true);
     const { onHeaders, onHeadersComplete, onBody, onMessageComplete } = this;
-    this.parser = newParser(HTTPParser.RESPONSE, { onHeaders, onHeadersComplete, onBody, onMessageComplete });
+    this.parser = newParser('response', { onHeaders, onHeadersComplete, onBody, onMessageComplete });
     s.on('data', this.onData);
     s.on('drain', this.onDrain);
     s.on('end', this.onEnd);

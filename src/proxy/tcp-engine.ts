@@ -8,6 +8,7 @@ import type { Inflight } from './inflight.js';
 import type { Router } from './router.js';
 import { isRefused } from './status.js';
 import { Tunnels } from './tunnels.js';
+import { closeHandle } from '../internals/index.js';
 
 const MAX_CONNECT_ATTEMPTS = 3;
 
@@ -74,7 +75,7 @@ export class TcpEngine implements Engine {
 
   /** tcp mode never hands connections over: they stay until they close or are cut. */
   adopt(handle: unknown): void {
-    (handle as { close?: () => void }).close?.();
+    closeHandle(handle);
   }
 
   retire(timeoutMs: number): Promise<void> {

@@ -2,7 +2,7 @@
 // can wait for them and a deadline can cut them.
 import type { Socket } from 'node:net';
 import type { Inflight } from './inflight.js';
-import { canSplice, splice } from './splice.js';
+import { canSplice, splice } from '../internals/index.js';
 
 export class Tunnels {
   private byGen = new Map<number, Set<Socket>>();

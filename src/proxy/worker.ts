@@ -9,6 +9,7 @@ import { Inflight } from './inflight.js';
 import { RawEngine } from './raw-engine.js';
 import { Router } from './router.js';
 import { TcpEngine } from './tcp-engine.js';
+import { closeHandle, fallbacks, has, internals, NODE_INTERNAL_MISSING, sendHandle } from '../internals/index.js';
 
 // Signals meant for the master reach this process too when they are sent to the process
 // group (a terminal's Ctrl-C or hang-up, `kill -- -PGID`, timeout(1)). The master decides
@@ -26,9 +27,13 @@ const inflight = new Inflight();
 
 async function start(config: WorkerConfig): Promise<void> {
   log = createLogger(config.log).child({ component: 'proxy', worker: config.index });
+  log.debug({ internals: internals() }, 'Node internals probed');
+  for (const f of fallbacks()) log.warn(f, NODE_INTERNAL_MISSING);
+  // The raw engine parses with Node's own llhttp binding; without it, the node engine serves.
+  const raw = config.engine === 'raw' && has('http-parser');
   engine = config.mode === 'tcp'
     ? new TcpEngine(router, inflight, config, log)
-    : config.engine === 'raw'
+    : raw
       ? new RawEngine(router, inflight, config, log)
       : new HttpEngine(router, inflight, config, log);
   for (const fd of config.fds) await engine.listen(fd);
@@ -42,10 +47,8 @@ async function stop(timeoutMs: number): Promise<void> {
 
 /** Hands a connection to the master, which passes it on to a new worker. */
 function handOff(handle: unknown): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (!process.connected) return reject(new Error('master is gone'));
-    process.send!({ t: 'conn' } satisfies FromWorker, handle as never, { keepOpen: true }, (err) => (err ? reject(err) : resolve()));
-  });
+  if (!process.connected) return Promise.reject(new Error('master is gone'));
+  return sendHandle(process as never, { t: 'conn' } satisfies FromWorker, handle);
 }
 
 async function retire(timeoutMs: number): Promise<void> {
@@ -84,7 +87,7 @@ process.on('message', (msg: ToWorker, handle?: unknown) => {
       return;
     case 'conn':
       if (engine) engine.adopt(handle);
-      else (handle as { close?: () => void } | undefined)?.close?.();
+      else closeHandle(handle);
       return;
     case 'stats':
       void (engine?.connections() ?? Promise.resolve(0)).then((connections) =>

@@ -181,3 +181,14 @@ export function randomRequest(r: () => number, i: number, timing = true): Reques
   if (timing && r() < 0.02 && req.body && req.body.size < 200 * KiB) req.slowWrite = { piece: 4096, gapMs: 1 };
   return req;
 }
+
+/** Storm traffic: a third big uploads (echoed), a third big downloads, a third the random mix. */
+export function stormRequest(r: () => number, i: number, timing: boolean): Request {
+  const u = r();
+  if (u < 1 / 3) {
+    const size = 300 * KiB + Math.floor(r() * 2 * MiB);
+    return post(`/su${i}?echo=${r() < 0.5 ? 1 : 0}&size=10`.replace('echo=0&', ''), { size, seed: i, ...(r() < 0.3 ? { chunk: 65536 } : {}) });
+  }
+  if (u < 2 / 3) return get(`/sd${i}?size=${MiB + Math.floor(r() * 3 * MiB)}&seed=${i}&te=${r() < 0.5 ? 'cl' : 'chunked'}&chunk=65536`);
+  return randomRequest(r, i, timing);
+}

@@ -102,6 +102,12 @@ export interface RandomOptions {
   until?: () => boolean;
   /** Keep connections for at most this many exchanges (tcp mode: lets old generations drain). */
   maxReuse?: number;
+  /** Every request alone, none pipelined. */
+  noPipelining?: boolean;
+  /** Filled as the run goes (to watch it), and returned. */
+  live?: Compared;
+  /** The request generator (default randomRequest). */
+  make?: (r: () => number, serial: number, timing: boolean) => Request;
 }
 
 /**
@@ -110,7 +116,7 @@ export interface RandomOptions {
  * reopened when an answer closes them or after a random number of exchanges.
  */
 export async function randomRun(directPort: number, proxyPort: number, o: RandomOptions): Promise<Compared> {
-  const result: Compared = { exchanges: 0, problems: [] };
+  const result: Compared = o.live ?? { exchanges: 0, problems: [] };
   // `issued`: sent or about to be; `serial` names requests (and seeds their bodies).
   let issued = 0;
   let serial = 0;
@@ -124,9 +130,9 @@ export async function randomRun(directPort: number, proxyPort: number, o: Random
       const life = 1 + Math.floor(r() * (o.maxReuse ?? 20));
       try {
         for (let k = 0; k < life && more() && !d.closed && !p.closed;) {
-          const burst = r() < 0.1 ? 2 + Math.floor(r() * 3) : 1;
+          const burst = r() < 0.1 && !o.noPipelining ? 2 + Math.floor(r() * 3) : 1;
           const reqs: Request[] = [];
-          for (let b = 0; b < burst && more(); b++, issued++) reqs.push(randomRequest(r, serial++, o.timing ?? true));
+          for (let b = 0; b < burst && more(); b++, issued++) reqs.push((o.make ?? randomRequest)(r, serial++, o.timing ?? true));
           // Pipelined requests must leave the connection open and must not wait for a 100.
           const pipelined = reqs.length > 1 && reqs.every(pipelinable);
           const pairs = pipelined

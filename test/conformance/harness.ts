@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 import { startHotproxy, type Hotproxy } from '../helpers/hotproxy.js';
 import { waitFor } from '../helpers/wait.js';
+import { NODE_INTERNAL_MISSING, OFF_VARIABLE, type Internal } from '../../src/internals/index.js';
 
 export const BACKEND = fileURLToPath(new URL('./backend.js', import.meta.url));
 
@@ -14,12 +15,25 @@ export interface Mode {
   /** Compare every byte (tcp mode), not only what HTTP says. */
   wire?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** Internals switched off: the worker must say it falls back for each. */
+  fallbacks?: Internal[];
+  /**
+   * No pipelined bursts in storms: without hand-over a retiring worker closes connections, and
+   * a request pipelined behind its `Connection: close` answer is for the client to send again
+   * (RFC 9112 §9.3.2); the no-retry client would count it.
+   */
+  noPipelining?: boolean;
 }
+
+const TCP = ['--mode', 'tcp', '--ready-delay', '200ms'];
 
 export const MODES: Mode[] = [
   { name: 'http mode, raw engine', args: ['--engine', 'raw'] },
   { name: 'http mode, node engine', args: ['--engine', 'node'] },
-  { name: 'tcp mode', args: ['--mode', 'tcp', '--ready-delay', '200ms'], wire: true },
+  { name: 'tcp mode', args: TCP, wire: true },
+  // Every Node internal reported missing: what another Node would get (src/internals).
+  { name: 'http mode on public APIs only (raw engine asked for, node engine serves, no hand-over)', args: ['--engine', 'raw'], env: { [OFF_VARIABLE]: 'all' }, fallbacks: ['http-parser', 'stream-wrap', 'handover'], noPipelining: true },
+  { name: 'tcp mode on public APIs only (pipe, no splice)', args: TCP, wire: true, env: { [OFF_VARIABLE]: 'all' }, fallbacks: ['http-parser', 'stream-wrap', 'handover'] },
 ];
 
 /** The seed of this run's random exchanges: CONFORMANCE_SEED to replay one, else new each run. */
@@ -38,8 +52,10 @@ export async function startDirect(): Promise<number> {
   return Number(m[1]);
 }
 
-export function startProxied(mode: Mode, extra: string[] = []): Promise<Hotproxy> {
-  return startHotproxy([...mode.args, ...extra], ['node', BACKEND], { env: mode.env });
+export async function startProxied(mode: Mode, extra: string[] = []): Promise<Hotproxy> {
+  const hp = await startHotproxy([...mode.args, ...extra], ['node', BACKEND], { env: mode.env });
+  for (const internal of mode.fallbacks ?? []) await hp.waitForLog(NODE_INTERNAL_MISSING, (l) => l.internal === internal);
+  return hp;
 }
 
 /** Runs `tasks` with at most `n` at a time. */

@@ -237,11 +237,16 @@ export class Conn {
   private failure: string | undefined;
   readonly ready: Promise<void>;
   private slowReadMs = 0;
+  port0 = 0;
+  private writing: Promise<void> = Promise.resolve();
+  /** A request on it was left without its body: the connection cannot carry another. */
+  private spoiled = false;
 
   constructor(port: number, private timeoutMs = 20_000) {
     this.sock = net.connect(port, '127.0.0.1');
     this.sock.setNoDelay(true);
     this.ready = new Promise((resolve, reject) => this.sock.once('connect', resolve).once('error', reject));
+    this.sock.once('connect', () => (this.port0 = this.sock.localPort!));
     this.sock.on('data', (d: Buffer) => this.onData(d));
     this.sock.on('end', () => this.onEnd());
     this.sock.on('error', (err) => this.fail(`${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`));
@@ -249,7 +254,7 @@ export class Conn {
   }
 
   get closed(): boolean {
-    return this.ended || this.sock.destroyed;
+    return this.ended || this.spoiled || this.sock.destroyed;
   }
 
   /** Sends `r` and resolves with its answer; several calls without awaiting pipeline them. */
@@ -260,7 +265,8 @@ export class Conn {
     this.queue.push(entry);
     if (r.slowReadMs) this.slowReadMs = r.slowReadMs;
     const timer = setTimeout(() => this.fail(`no complete answer within ${this.timeoutMs} ms (state ${parser.state}, ${parser.a.bodyLength} body bytes)`), this.timeoutMs);
-    void this.write(r, entry, answered);
+    // Pipelined requests are written one after the other, never interleaved.
+    this.writing = this.writing.then(() => this.write(r, entry, answered));
     return answered.finally(() => clearTimeout(timer));
   }
 
@@ -274,7 +280,7 @@ export class Conn {
       ]);
       await this.out([h], r.slowWrite);
       const go = await wanted;
-      if (!go) return;
+      if (!go) { this.spoiled = true; return; }
       await this.out(bodyPieces(r.body), r.slowWrite);
     } else {
       await this.out(r.body ? [h, ...bodyPieces(r.body)] : [h], r.slowWrite);
@@ -338,7 +344,7 @@ export class Conn {
 
   private fail(why: string): void {
     this.failure ??= why;
-    for (const e of this.queue.splice(0)) e.resolve({ ...e.parser.a, error: why });
+    for (const e of this.queue.splice(0)) e.resolve({ ...e.parser.a, error: `${why} [port ${this.port0} at ${Date.now()}]` });
     this.sock.destroy();
   }
 

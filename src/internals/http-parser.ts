@@ -1,5 +1,6 @@
-// Node's native HTTP/1 parser (llhttp), the one its own http server and client use. It is not
-// in the public types; this file is the only place that knows its shape.
+// Node's native HTTP/1 parser (llhttp), the one its own http server and client use, reached
+// through `_http_common` (not in the public types, deprecated in the docs since Node 24 but
+// there through 26). This file is the only place that knows its shape.
 import { createRequire } from 'node:module';
 
 export interface NativeParser {
@@ -32,9 +33,33 @@ interface ParserModule {
   methods: string[];
 }
 
-const mod = createRequire(import.meta.url)('_http_common') as ParserModule;
-export const HTTPParser = mod.HTTPParser;
-export const methods = mod.methods;
+let mod: ParserModule | null | undefined;
+
+/** The binding, or null when this Node has none of the expected shape. */
+export function loadHttpParser(): ParserModule | null {
+  if (mod !== undefined) return mod;
+  try {
+    const m = createRequire(import.meta.url)('_http_common') as Partial<ParserModule>;
+    const P = m.HTTPParser;
+    const ok = typeof P === 'function' && Array.isArray(m.methods) &&
+      [P.REQUEST, P.RESPONSE, P.kOnMessageBegin, P.kOnHeaders, P.kOnHeadersComplete, P.kOnBody, P.kOnMessageComplete, P.kLenientNone].every((n) => typeof n === 'number');
+    mod = ok ? (m as ParserModule) : null;
+  } catch {
+    mod = null;
+  }
+  return mod;
+}
+
+const binding = (): ParserModule => {
+  const m = loadHttpParser();
+  if (m === null) throw new Error("Node's HTTP parser binding is missing (check has('http-parser') first)");
+  return m;
+};
+
+/** llhttp's method table: the name for the index its callbacks pass. */
+export function methods(): readonly string[] {
+  return binding().methods;
+}
 
 /** What a parser calls back with; the arguments are llhttp's, as Node's binding passes them. */
 export interface ParserCallbacks {
@@ -46,9 +71,10 @@ export interface ParserCallbacks {
 }
 
 /** A strict parser (no lenient flags); maxHeaderSize 0 = Node's default (16 KiB). */
-export function newParser(type: number, cb: ParserCallbacks): NativeParser {
+export function newParser(type: 'request' | 'response', cb: ParserCallbacks): NativeParser {
+  const { HTTPParser } = binding();
   const p = new HTTPParser();
-  p.initialize(type, {}, 0, HTTPParser.kLenientNone);
+  p.initialize(type === 'request' ? HTTPParser.REQUEST : HTTPParser.RESPONSE, {}, 0, HTTPParser.kLenientNone);
   if (cb.onMessageBegin) p[HTTPParser.kOnMessageBegin] = cb.onMessageBegin;
   p[HTTPParser.kOnHeaders] = cb.onHeaders;
   p[HTTPParser.kOnHeadersComplete] = cb.onHeadersComplete;

@@ -4,9 +4,10 @@
 // is about a third less proxy CPU per request. Node internals used (Node 20-24):
 // process.binding('stream_wrap') for WriteWrap/ShutdownWrap and the streamBaseState slots, and
 // the TCP handle's onread / useUserBuffer / readStart / readStop / writeBuffer / shutdown.
-// When any of them is missing, canSplice() says no and the caller pipes instead.
+// When any of them is missing (or switched off), canSplice() says no and the caller pipes instead.
 import type { Socket } from 'node:net';
 import { constants } from 'node:os';
+import { has } from './index.js';
 
 /** Like HAProxy's default bufsize: big enough for bulk transfers, small for idle tunnels. */
 const BUF_SIZE = 16 * 1024;
@@ -31,7 +32,8 @@ interface StreamWrap {
 }
 
 let wrap: StreamWrap | null | undefined;
-function streamWrap(): StreamWrap | null {
+/** The binding, or null when this Node has none of the expected shape. */
+export function loadStreamWrap(): StreamWrap | null {
   if (wrap !== undefined) return wrap;
   try {
     const w = (process as unknown as { binding(name: string): Partial<StreamWrap> }).binding('stream_wrap');
@@ -55,7 +57,7 @@ function usable(s: Socket): boolean {
 
 /** True when both sockets are plain connected TCP handles with nothing buffered in their streams. */
 export function canSplice(a: Socket, b: Socket): boolean {
-  return streamWrap() !== null && usable(a) && usable(b);
+  return has('stream-wrap') && usable(a) && usable(b);
 }
 
 /**
@@ -64,7 +66,7 @@ export function canSplice(a: Socket, b: Socket): boolean {
  * sockets emit 'close' as usual. Only when canSplice() said yes.
  */
 export function splice(a: Socket, b: Socket): void {
-  const w = streamWrap()!;
+  const w = loadStreamWrap()!;
   const { streamBaseState: state, kReadBytesOrError: kRead, kLastWriteWasAsync: kAsync } = w;
   // Keeps net from starting its own read (afterConnect reads unless the socket is paused).
   a.pause();

@@ -1,0 +1,42 @@
+// The same differential run while hotproxy deploys and upgrades itself: keep-alive lanes that
+// never retry move big uploads and downloads (and the random mix) through 10 HUPs and 10 USR2s.
+// Every exchange must succeed and match the direct answer.
+import { describe, expect, it } from 'vitest';
+import { stormRequest } from './corpus.js';
+import { randomRun, type Compared } from './differential.js';
+import { MODES, SEED, startDirect, startProxied } from './harness.js';
+import { waitFor } from '../helpers/wait.js';
+
+const EVENTS = 10;
+/** Exchanges that must complete after each event before the next. */
+const BETWEEN = 16;
+
+describe.each(MODES)('$name', (mode) => {
+  it(`every exchange through ${EVENTS} HUPs and ${EVENTS} USR2s is answered exactly as the backend does (seed ${SEED})`, async () => {
+    const [port, hp] = await Promise.all([startDirect(), startProxied(mode)]);
+    let stop = false;
+    const live: Compared = { exchanges: 0, problems: [] };
+    const lanes = randomRun(port, hp.port, {
+      seed: SEED, exchanges: Infinity, lanes: 8, wire: mode.wire, make: stormRequest, live, until: () => stop, noPipelining: mode.noPipelining,
+      // tcp mode pins a connection to its generation: lanes reconnect so old ones can drain.
+      maxReuse: mode.wire ? 10 : 40,
+    });
+    const outcomes: string[] = [];
+    try {
+      for (let i = 0; i < EVENTS; i++) {
+        for (const event of [() => hp.reload(), () => hp.upgrade()]) {
+          const before = live.exchanges;
+          outcomes.push((await event()).msg);
+          await waitFor(() => live.exchanges >= before + BETWEEN, 'exchanges after the event', 30_000);
+        }
+      }
+    } finally {
+      stop = true;
+    }
+    const run = await lanes;
+    expect(outcomes).toEqual(Array.from({ length: EVENTS }, () => ['Deployed', 'Upgraded']).flat());
+    expect(run.problems.slice(0, 20), `seed ${SEED}: ${run.problems.length} of ${run.exchanges} exchanges failed or differ`).toEqual([]);
+    expect(run.exchanges).toBeGreaterThanOrEqual(EVENTS * 2 * BETWEEN);
+    expect(await hp.stop()).toBe(0);
+  });
+});

@@ -45,10 +45,11 @@ const TRANSFER_ENCODING = 5;
 const CONTENT_LENGTH = 6;
 const HOST = 7;
 const EXPECT = 8;
+const TE = 9;
 
 function kind(name: string): number {
   switch (name.length) {
-    case 2: return name.toLowerCase() === 'te' ? HOP : END_TO_END;
+    case 2: return name.toLowerCase() === 'te' ? TE : END_TO_END;
     case 4: return name.toLowerCase() === 'host' ? HOST : END_TO_END;
     case 6: return name.toLowerCase() === 'expect' ? EXPECT : END_TO_END;
     case 7: {
@@ -124,6 +125,9 @@ export function requestFields(raw: string[], peer: Peer, keepUpgrade: boolean, o
     }
     switch (kind(name)) {
       case HOP: case KEEP_ALIVE: continue;
+      // TE is hop-by-hop, but trailers pass through: a client that takes them lets the
+      // backend know it may send them, as it would directly.
+      case TE: if (/(^|,)\s*trailers\s*(;|,|$)/i.test(value)) fields.push('te', 'trailers'); continue;
       case CONNECTION: case UPGRADE: if (keepUpgrade) fields.push(name, value); continue;
       case TRANSFER_ENCODING: flags |= REQ_BODY | REQ_CHUNKED; continue;
       case EXPECT:
@@ -154,7 +158,7 @@ export function responseFields(raw: string[], out: HeadOut, fields: string[]): s
     const name = raw[i]!;
     const value = raw[i + 1]!;
     switch (kind(name)) {
-      case HOP: case CONNECTION: case UPGRADE: case TRANSFER_ENCODING: continue;
+      case HOP: case TE: case CONNECTION: case UPGRADE: case TRANSFER_ENCODING: continue;
       case KEEP_ALIVE: out.keepAliveHeader = value; continue;
       case CONTENT_LENGTH: flags |= RES_LENGTH; break;
     }

@@ -11,7 +11,7 @@ export interface ForwardContext {
   /** The client connection closes after this answer (the worker is stopping). */
   closing(): boolean;
   /** The exchange failed before a response byte went out (the engine answers or retries). */
-  failed(err: Error, target: Target, reused: boolean): void;
+  failed(err: Error, target: Target): void;
   done(target: Target): void;
 }
 
@@ -47,7 +47,7 @@ export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: htt
   } catch (err) {
     // Node's client refused the request as it stands: the proxy's fault, not the client's.
     settle();
-    ctx.failed(err as Error, target, false);
+    ctx.failed(err as Error, target);
     return;
   }
   const onClientClose = (): void => {
@@ -58,7 +58,7 @@ export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: htt
   up.on('error', (err) => {
     if (!settle()) return;
     if (res.headersSent) res.destroy();
-    else ctx.failed(err, target, up.reusedSocket);
+    else ctx.failed(err, target);
   });
   up.on('response', (ures) => {
     const out = responseFields(ures.rawHeaders, UNUSED, []);
@@ -67,11 +67,12 @@ export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: htt
     // In the array, not by setHeader: mixing the two makes Node keep one of repeated fields.
     if (ctx.closing()) out.push('connection', 'close');
     try {
-      res.writeHead(ures.statusCode!, ures.statusMessage || undefined, out);
+      // The backend's reason phrase, even an empty one.
+    res.writeHead(ures.statusCode!, ures.statusMessage ?? '', out);
     } catch (err) {
       // A head Node's server will not send (it validates what llhttp let through).
       up.destroy();
-      if (settle()) ctx.failed(err as Error, target, false);
+      if (settle()) ctx.failed(err as Error, target);
       return;
     }
     ures.on('data', (chunk: Buffer) => {
@@ -83,7 +84,7 @@ export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: htt
       res.end();
     });
     // A response cut short must look cut short to the client, never complete.
-    ures.on('aborted', () => { if (settle()) res.destroy(); });
+    ures.on('close', () => { if (!ures.complete && settle()) res.destroy(); });
     ures.on('error', () => { if (settle()) res.destroy(); });
   });
   if (!(flags & REQ_BODY)) { up.end(); return; }

@@ -8,31 +8,13 @@
 // listens on a free loopback port and prints `listening <port>`.
 import { createHash } from 'node:crypto';
 import http from 'node:http';
+import { block, bytes } from './bytes.js';
 
 // Fields a proxy may change: hop-by-hop, its own, and the expectation it may answer itself.
 const SKIP = /^(connection|keep-alive|te|transfer-encoding|upgrade|proxy-.*|x-forwarded-.*|expect|date)$/i;
 
-/** Deterministic bytes: a fixed pseudo-random block, entered at an offset chosen by `seed`. */
-const BLOCK = (() => {
-  const b = Buffer.allocUnsafe(1 << 20);
-  let x = 0x9e3779b9;
-  for (let i = 0; i < b.length; i += 4) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    b.writeUInt32LE(x >>> 0, i);
-  }
-  return b;
-})();
-
-function* bytes(size, seed, piece) {
-  let off = (seed * 7919) % BLOCK.length;
-  let left = size;
-  while (left > 0) {
-    const n = Math.min(left, piece, BLOCK.length - off);
-    yield BLOCK.subarray(off, off + n);
-    left -= n;
-    off = (off + n) % BLOCK.length;
-  }
-}
+const BLOCK = block(0x9e3779b9);
+const answerBytes = (size, seed, piece) => bytes(BLOCK, size, seed, piece, 7919);
 
 const int = (q, k, d = 0) => (q.has(k) ? Number(q.get(k)) : d);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -51,7 +33,7 @@ function digest(req, body, trailers) {
  * 22+ merges writes that queue up into one chunk, and tcp mode compares the framing too.
  */
 async function writeBody(res, size, seed, piece, gap) {
-  for (const chunk of bytes(size, seed, piece)) {
+  for (const chunk of answerBytes(size, seed, piece)) {
     await new Promise((resolve, reject) => res.write(chunk, (err) => (err ? reject(err) : resolve())));
     if (gap > 0) await sleep(gap);
   }
@@ -109,15 +91,29 @@ function closeDelimited(req, res, status, headers, len, seed, body, echo) {
   sock.write(`${head}\r\n`);
   if (req.method === 'HEAD' || status === 204 || status === 304) { /* no body */ }
   else if (echo) sock.write(body);
-  else for (const c of bytes(len, seed, 64 * 1024)) sock.write(c);
+  else for (const c of answerBytes(len, seed, 64 * 1024)) sock.write(c);
   sock.end();
 }
+
+/** Answers written byte by byte, for shapes Node's server never makes itself. */
+const RAW = {
+  'no-reason': 'HTTP/1.1 200 \r\ncontent-length: 5\r\n\r\nhello',
+  'chunk-extensions': 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5;name=value\r\nhello\r\n6;x\r\n world\r\n0\r\n\r\n',
+  'two-103s': 'HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload; as=style\r\n\r\n' +
+    'HTTP/1.1 103 Early Hints\r\nlink: </b.js>; rel=preload; as=script\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok',
+  'http-1.0': 'HTTP/1.0 200 OK\r\ncontent-length: 3\r\n\r\nabc',
+  'obs-text': 'HTTP/1.1 200 OK\r\nx-latin1: caf\xe9\r\ncontent-length: 2\r\n\r\nok',
+  'mixed-case': 'HTTP/1.1 201 Created\r\nX-Mixed-Case: A\r\nCONTENT-LENGTH: 4\r\nLocation: /x\r\n\r\nmade',
+  'lower-reason': 'HTTP/1.1 404 not here, sorry\r\ncontent-length: 0\r\n\r\n',
+};
 
 const server = http.createServer({ maxHeaderSize: 64 * 1024, requestTimeout: 0, headersTimeout: 0 }, (req, res) => {
   const q = new URL(req.url, 'http://x').searchParams;
   const parts = [];
   req.on('data', (c) => parts.push(c));
   req.on('end', () => {
+    const raw = RAW[q.get('raw') ?? ''];
+    if (raw !== undefined) { req.socket.end(Buffer.from(raw, 'latin1')); return; }
     answer(req, res, Buffer.concat(parts)).catch((err) => { console.error(err); res.destroy(); });
   });
   // Slow reader of the request: pause now and then while the client uploads.

@@ -62,6 +62,7 @@ export function fixedCorpus(): Case[] {
   // Trailers, several Set-Cookie, repeated fields.
   cases.push(one('chunked answer with 2 trailers', get('/t?te=chunked&trailers=2&size=100000')));
   cases.push(one('chunked answer with trailers and no body', get('/t?te=chunked&trailers=3&size=0')));
+  cases.push(one('TE: trailers from the client, trailers in the answer', get('/t?te=chunked&trailers=1&size=10', { headers: [['te', 'trailers'], ['connection', 'te']] })));
   cases.push(one('5 Set-Cookie fields', get('/c?cookies=5&size=10')));
   cases.push(one('a field repeated in three lines, mixed case', get('/d?dup=1&size=10')));
 
@@ -119,6 +120,9 @@ export function fixedCorpus(): Case[] {
     cases.push(one(`odd but legal target ${target}`, get(target)));
   }
   cases.push(one('OPTIONS *', { method: 'OPTIONS', target: '*' }));
+  for (const shape of ['no-reason', 'chunk-extensions', 'two-103s', 'http-1.0', 'obs-text', 'mixed-case', 'lower-reason']) {
+    cases.push(one(`an answer Node would not write: ${shape}`, get(`/raw?raw=${shape}`)));
+  }
   cases.push(one('header values with odd but legal bytes', get('/v?size=1', { headers: [['x-sp', 'a  b'], ['x-tab', 'a\tb'], ['x-quote', '"q\\"x"'], ['x-empty', ''], ['x-latin1', 'caf\u00e9']] })));
   return cases;
 }

@@ -4,6 +4,7 @@
 // error in the answer, counted by the caller.
 import { createHash, type Hash } from 'node:crypto';
 import net from 'node:net';
+import { block, bytes } from './bytes.js';
 
 export type Field = [string, string];
 
@@ -48,27 +49,9 @@ export interface Answer {
 
 export const HOST = 'conformance.test';
 
-/** Deterministic upload bytes (the same generator as the backend's, another block). */
-const BLOCK = (() => {
-  const b = Buffer.allocUnsafe(1 << 20);
-  let x = 0x2545f491;
-  for (let i = 0; i < b.length; i += 4) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    b.writeUInt32LE(x >>> 0, i);
-  }
-  return b;
-})();
-
-function* uploadBytes(size: number, seed: number, piece: number): Generator<Buffer> {
-  let off = (seed * 104729) % BLOCK.length;
-  let left = size;
-  while (left > 0) {
-    const n = Math.min(left, piece, BLOCK.length - off);
-    yield BLOCK.subarray(off, off + n);
-    left -= n;
-    off = (off + n) % BLOCK.length;
-  }
-}
+/** Deterministic upload bytes (the backend's generator, another block). */
+const BLOCK: Buffer = block(0x2545f491);
+const uploadBytes = (size: number, seed: number, piece: number): Generator<Buffer> => bytes(BLOCK, size, seed, piece, 104729);
 
 function head(r: Request): string {
   let h = `${r.method} ${r.target} HTTP/${r.version ?? '1.1'}\r\nhost: ${HOST}\r\n`;

@@ -5,8 +5,8 @@ import { Load } from './helpers/load.js';
 import { isAlive, waitFor } from './helpers/wait.js';
 
 describe('blue/green swaps', () => {
-  it('20 HUP swaps under keep-alive load fail no request and move traffic to each new generation', async () => {
-    const hp = await startHotproxy([]);
+  it.each(['raw', 'node'])('%s engine: 20 HUP swaps under keep-alive load fail no request and move traffic to each new generation', async (engine) => {
+    const hp = await startHotproxy(['--engine', engine]);
     const load = new Load(hp.url, 20);
     await waitFor(() => load.result.ok > 100, 'load to warm up');
     const seen: number[] = [];

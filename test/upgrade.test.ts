@@ -19,8 +19,8 @@ function copyInstall(): { cli: string; dir: string; breakWorker(code: string): v
 
 
 describe('proxy upgrades', () => {
-  it('20 upgrades under keep-alive load fail no request; the master and backends stay, workers change', async () => {
-    const hp = await startHotproxy(['--proxy-workers', '2']);
+  it.each(['raw', 'node'])('%s engine: 20 upgrades under keep-alive load fail no request; the master and backends stay, workers change', async (engine) => {
+    const hp = await startHotproxy(['--proxy-workers', '2', '--engine', engine]);
     const backends = hp.activePids();
     const load = new Load(hp.url, 20);
     await waitFor(() => load.result.ok > 100, 'load to warm up');

@@ -10,6 +10,7 @@ describe.each(MODES)('$name', (mode) => {
     const [port, hp] = await Promise.all([startDirect(), startProxied(mode)]);
     const corpus = fixedCorpus();
     const problems = (await limit(4, corpus.map((c) => () => compareCase(port, hp.port, c, mode.wire)))).flat();
+    console.log(`corpus, ${mode.name}, ${process.version}: ${corpus.length} cases, ${problems.length} problems`);
     expect(problems).toEqual([]);
     expect(await hp.stop()).toBe(0);
   });
@@ -17,6 +18,7 @@ describe.each(MODES)('$name', (mode) => {
   it(`answers ${EXCHANGES} seeded random exchanges exactly as the backend does (seed ${SEED})`, async () => {
     const [port, hp] = await Promise.all([startDirect(), startProxied(mode)]);
     const run = await randomRun(port, hp.port, { seed: SEED, exchanges: EXCHANGES, lanes: 8, wire: mode.wire });
+    console.log(`random, ${mode.name}, ${process.version}: ${run.exchanges} exchanges, ${run.problems.length} differ (seed ${SEED})`);
     expect(run.problems.slice(0, 20), `seed ${SEED}: ${run.problems.length} of ${run.exchanges} exchanges differ`).toEqual([]);
     expect(run.exchanges).toBe(EXCHANGES);
     expect(await hp.stop()).toBe(0);

@@ -31,6 +31,7 @@ export const MODES: Mode[] = [
   { name: 'http mode, raw engine', args: ['--engine', 'raw'] },
   { name: 'http mode, node engine', args: ['--engine', 'node'] },
   { name: 'tcp mode', args: TCP, wire: true },
+  { name: 'http mode, raw engine without hand-over (connections close gracefully on upgrade)', args: ['--engine', 'raw'], env: { [OFF_VARIABLE]: 'handover' }, fallbacks: ['handover'], noPipelining: true },
   // Every Node internal reported missing: what another Node would get (src/internals).
   { name: 'http mode on public APIs only (raw engine asked for, node engine serves, no hand-over)', args: ['--engine', 'raw'], env: { [OFF_VARIABLE]: 'all' }, fallbacks: ['http-parser', 'stream-wrap', 'handover'], noPipelining: true },
   { name: 'tcp mode on public APIs only (pipe, no splice)', args: TCP, wire: true, env: { [OFF_VARIABLE]: 'all' }, fallbacks: ['http-parser', 'stream-wrap', 'handover'] },

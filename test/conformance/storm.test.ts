@@ -34,6 +34,7 @@ describe.each(MODES)('$name', (mode) => {
       stop = true;
     }
     const run = await lanes;
+    console.log(`storm, ${mode.name}, ${process.version}: ${run.exchanges} exchanges through ${EVENTS} HUPs and ${EVENTS} USR2s, ${run.problems.length} failed or differ (seed ${SEED})`);
     expect(outcomes).toEqual(Array.from({ length: EVENTS }, () => ['Deployed', 'Upgraded']).flat());
     expect(run.problems.slice(0, 20), `seed ${SEED}: ${run.problems.length} of ${run.exchanges} exchanges failed or differ`).toEqual([]);
     expect(run.exchanges).toBeGreaterThanOrEqual(EVENTS * 2 * BETWEEN);

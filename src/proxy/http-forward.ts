@@ -68,7 +68,7 @@ export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: htt
     if (ctx.closing()) out.push('connection', 'close');
     try {
       // The backend's reason phrase, even an empty one.
-    res.writeHead(ures.statusCode!, ures.statusMessage ?? '', out);
+      res.writeHead(ures.statusCode!, ures.statusMessage ?? '', out);
     } catch (err) {
       // A head Node's server will not send (it validates what llhttp let through).
       up.destroy();

@@ -139,7 +139,7 @@ export class ClientConn extends ClientInput implements Exchange {
       return;
     }
     // Headers went out already: only a cut tells the client the body is incomplete.
-    if (req.started) { (this.engine.log.warn({ at: 'conn:142', st: (this as any).dbg?.() }, 'DBG destroy'), this.socket.destroy()); return; }
+    if (req.started) { this.socket.destroy(); return; }
     this.fail(req, err, t);
   }
 
@@ -186,7 +186,7 @@ export class ClientConn extends ClientInput implements Exchange {
     if (req.target !== null) { this.engine.inflight.dec(req.target.gen); req.target = null; }
     req.responded = true;
     this.release(HOLD_UPSTREAM);
-    if (!req.persist) { this.hold(HOLD_DONE); (this.engine.log.warn({ at: 'conn:181' }, 'DBG destroySoon'), this.socket.destroySoon()); return; }
+    if (!req.persist) { this.hold(HOLD_DONE); this.socket.destroySoon(); return; }
     // The rest of an unfinished request body is read and dropped before the next request.
     if (req.done) this.next();
   }

@@ -8,7 +8,8 @@
 //   stream-wrap  process.binding('stream_wrap')     tcp splice   → socket.pipe()
 //   handover     handle readStop/readStart, TCP     moving open  → no hand-over: connections
 //                handles over IPC, net.Socket({handle}),  connections  are closed gracefully
-//                http.server's connections list     on upgrade     (Connection: close, idle after a grace)
+//                http.server's connections list     on upgrade     (Connection: close; idle ones left to
+//                                                                     their client until the drain deadline)
 //
 // The master's own (binding a listener without listening, an fd to pass to a child) have no
 // public counterpart: without them hotproxy refuses to start with one line saying so.

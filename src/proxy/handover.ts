@@ -57,11 +57,10 @@ export class Handover {
 
   /**
    * Hands over every connection as it reaches a boundary, until none is left or the
-   * deadline passes. Resolves with how many are still open.
+   * deadline passes. Resolves with how many are still open. Only where supported().
    */
   async retire(handOff: HandOff, timeoutMs: number): Promise<number> {
     this.handOff = handOff;
-    if (!this.supported()) return this.sockets.size;
     for (const s of this.servers) {
       s.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
         res.once('finish', () => setImmediate(() => this.offer(req.socket, idleHttpParsers(this.servers))));

@@ -170,10 +170,10 @@ export function responseFields(raw: string[], out: HeadOut, fields: string[]): s
 }
 
 /**
- * Appends to `fields` the trailer fields to pass on: all but hop-by-hop and framing ones,
- * which have no meaning in a trailer section (RFC 9110 §6.5.1).
+ * Appends to `fields` all but hop-by-hop and framing ones: what passes on of a trailer section
+ * (where those have no meaning, RFC 9110 §6.5.1) and of a 1xx head.
  */
-export function trailerFields(raw: string[], fields: string[]): string[] {
+export function plainFields(raw: string[], fields: string[]): string[] {
   for (let i = 0; i < raw.length; i += 2) {
     const k = kind(raw[i]!);
     if (k === END_TO_END || k === EXPECT) fields.push(raw[i]!, raw[i + 1]!);

@@ -106,8 +106,9 @@ export class HttpEngine implements Engine {
     }, req, res, target, fields, out.flags);
   }
 
-  private requestHeaders(req: http.IncomingMessage, keepUpgrade: boolean): string[] {
-    return requestFields(req.rawHeaders, peerOf(req.socket.remoteAddress, this.trusted), keepUpgrade, { flags: 0, keepAliveHeader: undefined }, []);
+  /** The handshake's fields for the backend, Connection/Upgrade kept. */
+  private handshakeFields(req: http.IncomingMessage): string[] {
+    return requestFields(req.rawHeaders, peerOf(req.socket.remoteAddress, this.trusted), true, { flags: 0, keepAliveHeader: undefined }, []);
   }
 
   /**
@@ -148,7 +149,7 @@ export class HttpEngine implements Engine {
   /** A WebSocket upgrade: the connection becomes a tunnel to the backend. */
   private upgrade(req: http.IncomingMessage, client: net.Socket, head: Buffer): void {
     openUpgradeTunnel({ router: this.router, inflight: this.inflight, tunnels: this.tunnels, queueTimeoutMs: this.cfg.queueTimeoutMs }, client, (upstream) => {
-      const h = this.requestHeaders(req, true);
+      const h = this.handshakeFields(req);
       let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
       for (let i = 0; i < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
       upstream.write(text + '\r\n');
@@ -191,7 +192,6 @@ export class HttpEngine implements Engine {
   }
 
   async retire(timeoutMs: number, handOff: HandOff): Promise<void> {
-    // Without hand-over, connections close the way they do on stop.
     // Without hand-over, connections close as they do on stop, but idle ones are left to the
     // client until the deadline: each answer says Connection: close, so they go one by one.
     if (!this.handover.supported()) return this.stop(timeoutMs, timeoutMs);

@@ -3,7 +3,7 @@
 // trailers both ways. Public APIs only: this is the data path that works on any Node.
 import http from 'node:http';
 import type { Target } from '../ipc.js';
-import { REQ_BODY, REQ_CHUNKED, requestFields, responseFields, trailerFields, type HeadOut, type Peer } from './headers.js';
+import { REQ_BODY, REQ_CHUNKED, requestFields, responseFields, plainFields, type HeadOut, type Peer } from './headers.js';
 
 /** What the engine gives an exchange and hears back from it. */
 export interface ForwardContext {
@@ -26,7 +26,7 @@ export function upstreamFields(req: http.IncomingMessage, peer: Peer, out: HeadO
   return fields;
 }
 
-export function expectsContinue(req: http.IncomingMessage): boolean {
+function expectsContinue(req: http.IncomingMessage): boolean {
   const e = req.headers.expect;
   return e !== undefined && e.trim().toLowerCase() === '100-continue' && req.httpVersion === '1.1';
 }
@@ -80,7 +80,7 @@ export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: htt
     });
     ures.on('end', () => {
       if (!settle()) return;
-      if (ures.rawTrailers.length > 0) res.addTrailers(pairs(trailerFields(ures.rawTrailers, [])));
+      if (ures.rawTrailers.length > 0) res.addTrailers(pairs(plainFields(ures.rawTrailers, [])));
       res.end();
     });
     // A response cut short must look cut short to the client, never complete.
@@ -92,7 +92,7 @@ export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: htt
     if (!up.write(chunk)) { req.pause(); up.once('drain', () => req.resume()); }
   });
   req.on('end', () => {
-    if (req.rawTrailers.length > 0 && flags & REQ_CHUNKED) up.addTrailers(pairs(trailerFields(req.rawTrailers, [])));
+    if (req.rawTrailers.length > 0 && flags & REQ_CHUNKED) up.addTrailers(pairs(plainFields(req.rawTrailers, [])));
     up.end();
   });
 }
@@ -115,7 +115,7 @@ function relayInformational(req: http.IncomingMessage, res: http.ServerResponse,
   if (status === 102) { res.writeProcessing(); return; }
   if (status !== 103) return;
   const hints: Record<string, string[]> = {};
-  const fields = trailerFields(raw, []);
+  const fields = plainFields(raw, []);
   for (let i = 0; i < fields.length; i += 2) {
     const k = fields[i]!.toLowerCase();
     // Node accepts one link per value; a backend may send several in one field.

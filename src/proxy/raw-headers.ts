@@ -1,6 +1,6 @@
 // The raw engine's heads as bytes on the wire. Which fields go where is decided in
 // headers.ts, shared with the node engine; this file only adds the framing and joins.
-import { REQ_CHUNKED, REQ_EXPECT_CONTINUE, REQ_HOST, requestFields, responseFields, trailerFields, type HeadOut, type Peer } from './headers.js';
+import { REQ_CHUNKED, REQ_EXPECT_CONTINUE, REQ_HOST, requestFields, responseFields, plainFields, type HeadOut, type Peer } from './headers.js';
 
 // Reused for every head: the fields are joined into a string before the next one is built.
 const fields: string[] = [];
@@ -30,13 +30,13 @@ export function requestHead(out: HeadOut, method: string, url: string, raw: stri
 /** The last chunk of a chunked body, with the trailer fields worth passing on. */
 export function lastChunk(trailers: string[] | null): string {
   if (trailers === null || trailers.length === 0) return '0\r\n\r\n';
-  trailerFields(trailers, fields);
+  plainFields(trailers, fields);
   return join('0\r\n') + '\r\n';
 }
 
 /** A 1xx response to relay (`HTTP/1.1 103 Early Hints` and its fields, empty line included). */
 export function informationalHead(status: number, msg: string, raw: string[]): string {
-  trailerFields(raw, fields);
+  plainFields(raw, fields);
   return join(`HTTP/1.1 ${status} ${msg}\r\n`) + '\r\n';
 }
 

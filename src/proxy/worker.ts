@@ -27,7 +27,7 @@ const inflight = new Inflight();
 
 async function start(config: WorkerConfig): Promise<void> {
   log = createLogger(config.log).child({ component: 'proxy', worker: config.index });
-  log.debug({ internals: internals() }, 'Node internals probed');
+  log.info({ internals: internals() }, 'Node internals probed');
   for (const f of fallbacks()) log.warn(f, NODE_INTERNAL_MISSING);
   // The raw engine parses with Node's own llhttp binding; without it, the node engine serves.
   const raw = config.engine === 'raw' && has('http-parser');

@@ -1,3 +1,9 @@
+/**
+ * Idle upstream connections are dropped after this long unless the backend says otherwise:
+ * short, so a draining generation's pools empty quickly. Both http engines use it.
+ */
+export const UPSTREAM_IDLE_MS = 1_000;
+
 /** A data plane for one mode. The worker drives it; the router and in-flight counts feed it. */
 export interface Engine {
   /** Serve on an inherited, bound listener fd. */
@@ -21,7 +27,6 @@ export interface Engine {
   /** Stop accepting, finish what is in flight (at most `timeoutMs`), close everything. */
   stop(timeoutMs: number): Promise<void>;
 }
-
 
 /** Sends a connection's handle away; resolves once it is on its way (then close the local copy). */
 export type HandOff = (handle: unknown) => Promise<void>;

@@ -5,7 +5,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Target } from '../ipc.js';
 import type { Inflight } from './inflight.js';
 import type { Router } from './router.js';
-import { isRefused, MAX_ATTEMPTS, statusFor } from './status.js';
+import { isRefused, MAX_ATTEMPTS, statusFor } from './failure.js';
 import type { Tunnels } from './tunnels.js';
 
 export interface TunnelContext {

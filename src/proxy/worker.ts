@@ -4,11 +4,11 @@ import type { FromWorker, ToWorker, WorkerConfig } from '../ipc.js';
 import { createLogger, type Logger } from '../log.js';
 import { traffic } from '../metrics/traffic.js';
 import type { Engine } from './engine.js';
-import { HttpEngine } from './http-engine.js';
+import { HttpEngine } from './node/engine.js';
 import { Inflight } from './inflight.js';
-import { RawEngine } from './raw-engine.js';
+import { RawEngine } from './raw/engine.js';
 import { Router } from './router.js';
-import { TcpEngine } from './tcp-engine.js';
+import { TcpEngine } from './tcp/engine.js';
 import { closeHandle, fallbacks, has, internals, NODE_INTERNAL_MISSING, sendHandle } from '../internals/index.js';
 
 // Signals meant for the master reach this process too when they are sent to the process

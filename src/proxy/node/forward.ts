@@ -2,8 +2,8 @@
 // Node's http client, and the answer relayed — 1xx, head, body with backpressure both ways,
 // trailers both ways. Public APIs only: this is the data path that works on any Node.
 import http from 'node:http';
-import type { Target } from '../ipc.js';
-import { REQ_BODY, REQ_CHUNKED, requestFields, responseFields, plainFields, type HeadOut, type Peer } from './headers.js';
+import type { Target } from '../../ipc.js';
+import { REQ_BODY, REQ_CHUNKED, requestFields, responseFields, plainFields, type HeadOut, type Peer } from '../headers.js';
 
 /** What the engine gives an exchange and hears back from it. */
 export interface ForwardContext {

@@ -1,16 +1,16 @@
 // A client connection of the raw engine, the exchange half: each parsed request (in order,
 // one at a time; raw-client-input.ts reads and queues them) is routed, forwarded upstream and
 // answered, or answered by the proxy itself when that fails.
-import { traffic } from '../metrics/traffic.js';
+import { traffic } from '../../metrics/traffic.js';
 import type net from 'node:net';
-import type { Target } from '../ipc.js';
-import { REQ_CHUNKED, REQ_EXPECT_OTHER, RES_LENGTH, type HeadOut } from './headers.js';
-import { ClientInput, HOLD_DONE, HOLD_ROUTE, HOLD_UPSTREAM } from './raw-client-input.js';
-import type { RawEngine } from './raw-engine.js';
-import { informationalHead, lastChunk, responseHead } from './raw-headers.js';
-import { proxyResponse, type Req } from './raw-request.js';
-import type { Exchange } from './raw-upstream.js';
-import { bodyFor, isRefused, isRetryable, MAX_ATTEMPTS, statusFor } from './status.js';
+import type { Target } from '../../ipc.js';
+import { REQ_CHUNKED, REQ_EXPECT_OTHER, RES_LENGTH, type HeadOut } from '../headers.js';
+import { ClientInput, HOLD_DONE, HOLD_ROUTE, HOLD_UPSTREAM } from './client-input.js';
+import type { RawEngine } from './engine.js';
+import { informationalHead, lastChunk, responseHead } from './heads.js';
+import { proxyResponse, type Req } from './request.js';
+import type { Exchange } from './upstream.js';
+import { bodyFor, isRefused, isRetryable, MAX_ATTEMPTS, statusFor } from '../failure.js';
 
 
 interface Writable {

@@ -1,9 +1,9 @@
 // One client request of the raw engine and its progress. Instances are recycled per
 // connection, so a keep-alive connection allocates none per request.
 import { STATUS_CODES } from 'node:http';
-import type { Target } from '../ipc.js';
-import type { HeadOut } from './headers.js';
-import type { UpConn } from './raw-upstream.js';
+import type { Target } from '../../ipc.js';
+import type { HeadOut } from '../headers.js';
+import type { UpConn } from './upstream.js';
 
 export class Req implements HeadOut {
   method = '';

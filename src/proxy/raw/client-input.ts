@@ -1,13 +1,13 @@
 // The reading half of a raw-engine client connection: llhttp callbacks, pipelined requests
 // queued in order (the socket pauses while any wait), header and idle timeouts, malformed
 // input. What is done with a parsed request is the exchange's business (raw-client-conn.ts).
-import { traffic } from '../metrics/traffic.js';
+import { traffic } from '../../metrics/traffic.js';
 import type net from 'node:net';
-import { MAX_HEADER_FIELDS, REQ_BODY, isWebSocket, peerOf, type Peer } from './headers.js';
-import type { RawEngine } from './raw-engine.js';
-import { requestHead } from './raw-headers.js';
-import { closeParser, methods, newParser, statusForParseError, type NativeParser, type ParseError } from '../internals/index.js';
-import { Req, rejection } from './raw-request.js';
+import { MAX_HEADER_FIELDS, REQ_BODY, isWebSocket, peerOf, type Peer } from '../headers.js';
+import type { RawEngine } from './engine.js';
+import { requestHead } from './heads.js';
+import { closeParser, methods, newParser, statusForParseError, type NativeParser, type ParseError } from '../../internals/index.js';
+import { Req, rejection } from './request.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 // Reasons to stop reading the client (the socket reads while none is set).

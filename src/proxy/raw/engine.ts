@@ -4,20 +4,20 @@
 // generation, retries of idempotent bodiless requests, WebSocket tunnels, and hand-over of
 // keep-alive connections at request boundaries (known exactly here: the parser is ours).
 import net, { type BlockList } from 'node:net';
-import type { Logger } from '../log.js';
-import type { Target, WorkerConfig } from '../ipc.js';
-import { trustList } from '../options.js';
-import type { Engine, HandOff } from './engine.js';
-import type { Inflight } from './inflight.js';
-import { ClientConn } from './raw-client-conn.js';
-import type { ClientInput } from './raw-client-input.js';
-import { UpstreamPool } from './raw-upstream.js';
-import type { Router } from './router.js';
-import { Tunnels } from './tunnels.js';
-import { waitUntil } from './wait-until.js';
+import type { Logger } from '../../log.js';
+import type { Target, WorkerConfig } from '../../ipc.js';
+import { trustList } from '../../options.js';
+import type { Engine, HandOff } from '../engine.js';
+import type { Inflight } from '../inflight.js';
+import { ClientConn } from './client-conn.js';
+import type { ClientInput } from './client-input.js';
+import { UpstreamPool } from './upstream.js';
+import type { Router } from '../router.js';
+import { Tunnels } from '../tunnels.js';
+import { waitUntil } from '../wait-until.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { openUpgradeTunnel } from './upgrade-tunnel.js';
-import { freezeReads, has, socketFromHandle } from '../internals/index.js';
+import { openUpgradeTunnel } from '../upgrade-tunnel.js';
+import { freezeReads, has, socketFromHandle } from '../../internals/index.js';
 
 /** On stop, how long keep-alive clients get to see a `Connection: close` before idle ones are closed. */
 const STOP_GRACE_MS = 1_000;

@@ -1,14 +1,14 @@
 // L4: new connections go to the active generation; open ones stay where they are until they
 // close or their generation's drain deadline cuts them.
 import net from 'node:net';
-import type { Logger } from '../log.js';
-import type { Target, WorkerConfig } from '../ipc.js';
-import type { Engine } from './engine.js';
-import type { Inflight } from './inflight.js';
-import type { Router } from './router.js';
-import { isRefused } from './status.js';
-import { Tunnels } from './tunnels.js';
-import { closeHandle } from '../internals/index.js';
+import type { Logger } from '../../log.js';
+import type { Target, WorkerConfig } from '../../ipc.js';
+import type { Engine } from '../engine.js';
+import type { Inflight } from '../inflight.js';
+import type { Router } from '../router.js';
+import { isRefused } from '../failure.js';
+import { Tunnels } from '../tunnels.js';
+import { closeHandle } from '../../internals/index.js';
 
 const MAX_CONNECT_ATTEMPTS = 3;
 

@@ -1,12 +1,11 @@
 // Upstream side of the raw engine: per-target pools of keep-alive connections to backends,
 // one request at a time per connection, responses parsed with Node's llhttp.
 import net from 'node:net';
-import type { Target } from '../ipc.js';
-import { keepAliveMs } from './raw-headers.js';
-import { closeParser, newParser, type NativeParser } from '../internals/index.js';
+import type { Target } from '../../ipc.js';
+import { keepAliveMs } from './heads.js';
+import { UPSTREAM_IDLE_MS } from '../engine.js';
+import { closeParser, newParser, type NativeParser } from '../../internals/index.js';
 
-/** Idle upstream connections are dropped after this long unless the backend says otherwise. */
-export const UPSTREAM_IDLE_MS = 1_000;
 
 /** What an upstream connection reports to the client exchange it serves. */
 export interface Exchange {

@@ -11,8 +11,8 @@
 // (src/internals), nothing is handed over and connections are closed gracefully instead.
 import type http from 'node:http';
 import type net from 'node:net';
-import type { HandOff } from './engine.js';
-import { freezeReads, has, httpParserOf, idleHttpParsers, isBusyHttpSocket, socketFromHandle } from '../internals/index.js';
+import type { HandOff } from '../engine.js';
+import { freezeReads, has, httpParserOf, idleHttpParsers, isBusyHttpSocket, socketFromHandle } from '../../internals/index.js';
 
 const SWEEP_MS = 25;
 

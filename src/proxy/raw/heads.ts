@@ -1,6 +1,6 @@
 // The raw engine's heads as bytes on the wire. Which fields go where is decided in
 // headers.ts, shared with the node engine; this file only adds the framing and joins.
-import { REQ_CHUNKED, REQ_EXPECT_CONTINUE, REQ_HOST, requestFields, responseFields, plainFields, type HeadOut, type Peer } from './headers.js';
+import { REQ_CHUNKED, REQ_EXPECT_CONTINUE, REQ_HOST, requestFields, responseFields, plainFields, type HeadOut, type Peer } from '../headers.js';
 
 // Reused for every head: the fields are joined into a string before the next one is built.
 const fields: string[] = [];

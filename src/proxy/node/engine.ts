@@ -4,21 +4,20 @@
 // The raw engine is faster; this one is what runs where Node's internals are missing.
 import http from 'node:http';
 import net, { type BlockList } from 'node:net';
-import type { Logger } from '../log.js';
-import type { Target, WorkerConfig } from '../ipc.js';
-import { trustList } from '../options.js';
-import type { Engine, HandOff } from './engine.js';
+import type { Logger } from '../../log.js';
+import type { Target, WorkerConfig } from '../../ipc.js';
+import { trustList } from '../../options.js';
+import { UPSTREAM_IDLE_MS, type Engine, type HandOff } from '../engine.js';
 import { Handover } from './handover.js';
-import { forward, upstreamFields } from './http-forward.js';
-import type { Inflight } from './inflight.js';
-import type { Router } from './router.js';
-import { MAX_HEADER_FIELDS, REQ_BODY, isWebSocket, peerOf, requestFields, type HeadOut } from './headers.js';
-import { traffic } from '../metrics/traffic.js';
-import { bodyFor, isRefused, isRetryable, MAX_ATTEMPTS, statusFor } from './status.js';
-import { Tunnels } from './tunnels.js';
-import { waitUntil } from './wait-until.js';
-import { openUpgradeTunnel } from './upgrade-tunnel.js';
-import { UPSTREAM_IDLE_MS } from './raw-upstream.js';
+import { forward, upstreamFields } from './forward.js';
+import type { Inflight } from '../inflight.js';
+import type { Router } from '../router.js';
+import { MAX_HEADER_FIELDS, REQ_BODY, isWebSocket, peerOf, requestFields, type HeadOut } from '../headers.js';
+import { traffic } from '../../metrics/traffic.js';
+import { bodyFor, isRefused, isRetryable, MAX_ATTEMPTS, statusFor } from '../failure.js';
+import { Tunnels } from '../tunnels.js';
+import { waitUntil } from '../wait-until.js';
+import { openUpgradeTunnel } from '../upgrade-tunnel.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** On stop, how long keep-alive clients get to see a `Connection: close` before idle ones are closed. */

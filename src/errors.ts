@@ -1,16 +1,18 @@
 // Every error hotproxy reports on purpose is a HotproxyError with a stable code, so callers
-// (the CLI, control clients, tests) branch on `code`, never on message text.
+// (the CLI, control clients, tests) branch on `code`, never on message text. All of them live
+// here. Errors from the OS (ECONNREFUSED, ECONNRESET, ...) pass through as they are; what a
+// proxy failure means to a client is decided in one place, src/proxy/failure.ts.
 
 export type ErrorCode =
   | 'E_USAGE'
   | 'E_COMMAND_NOT_FOUND'
   | 'E_LISTEN'
+  | 'E_PID_FILE'
   | 'E_RUNTIME_DIR'
   | 'E_DEPLOY_FAILED'
   | 'E_WORKER_FAILED'
   | 'E_NO_ROUTE'
-  | 'E_UPSTREAM'
-  | 'E_UPSTREAM_TIMEOUT'
+  | 'E_UPSTREAM_CLOSED'
   | 'E_STOPPING'
   | 'E_CONTROL'
   | 'E_UNSUPPORTED_NODE';
@@ -34,6 +36,13 @@ export class UsageError extends HotproxyError {
 export class ListenError extends HotproxyError {
   constructor(message: string) {
     super('E_LISTEN', message);
+  }
+}
+
+/** --pid-file names a file that belongs to another live process. */
+export class PidFileError extends HotproxyError {
+  constructor(message: string) {
+    super('E_PID_FILE', message);
   }
 }
 
@@ -72,6 +81,20 @@ export class NoRouteError extends HotproxyError {
 export class StoppingError extends HotproxyError {
   constructor(message = 'hotproxy is stopping') {
     super('E_STOPPING', message);
+  }
+}
+
+/** A backend closed its connection before the answer to a request sent on it was complete. */
+export class UpstreamClosedError extends HotproxyError {
+  constructor(message = 'the backend closed the connection') {
+    super('E_UPSTREAM_CLOSED', message);
+  }
+}
+
+/** `hotproxy reload|status|stop` could not find, reach or understand the running master. */
+export class ControlError extends HotproxyError {
+  constructor(message: string) {
+    super('E_CONTROL', message);
   }
 }
 

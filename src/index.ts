@@ -7,7 +7,7 @@ export { Master } from './master/master.js';
 export type { DeployResult } from './master/deployer.js';
 export { resolveOptions, defaults, parseDuration, type Options, type OptionsInput, type BackendKind } from './options.js';
 export { parseListen, formatAddress, formatListen, type Address, type ListenSpec, type Inherited } from './address.js';
-export { HotproxyError, UsageError, ListenError, DeployError, type ErrorCode } from './errors.js';
+export { HotproxyError, UsageError, ListenError, PidFileError, DeployError, ControlError, type ErrorCode } from './errors.js';
 export { createLogger, type Logger } from './log.js';
 
 /** Starts a hotproxy (listeners, proxy workers, first generation) and resolves once it serves. */

@@ -5,7 +5,7 @@ import net from 'node:net';
 import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HotproxyError, UsageError } from '../errors.js';
+import { ControlError, UsageError } from '../errors.js';
 import { isRunning, readPid } from '../master/files.js';
 import type { Status } from '../master/status.js';
 import { formatStatus } from './format.js';
@@ -15,12 +15,6 @@ export interface LocateOptions {
   control?: string;
   pidFile?: string;
   runtimeDir?: string;
-}
-
-export class ControlError extends HotproxyError {
-  constructor(message: string) {
-    super('E_CONTROL', message);
-  }
 }
 
 /** Runtime directories are named hotproxy-<master pid>-<random>. */

@@ -11,12 +11,10 @@ export type ControlHandler = (req: ControlRequest) => Promise<ControlResponse>;
 
 export class ControlServer {
   private server: net.Server;
-  private sockets = new Set<net.Socket>();
 
   private constructor(readonly path: string, handler: ControlHandler, log: Logger) {
     this.server = net.createServer((sock) => {
-      this.sockets.add(sock);
-      sock.on('close', () => this.sockets.delete(sock)).on('error', () => {});
+      sock.on('error', () => {});
       let buf = '';
       sock.on('data', (d) => {
         buf += d.toString();
@@ -57,10 +55,5 @@ export class ControlServer {
   close(): void {
     this.server.close();
     rmSync(this.path, { force: true });
-  }
-
-  /** Drops connections still waiting for an answer (the process is about to exit). */
-  destroy(): void {
-    for (const s of this.sockets) s.destroy();
   }
 }

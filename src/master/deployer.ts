@@ -59,8 +59,7 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
     } catch (err) {
       const error = describe(err);
       log.error({ err: error }, this.active ? 'Deploy failed; the current generation keeps serving' : 'Deploy failed; no generation is serving');
-      green.setState('failed');
-      await green.stop(Math.min(options.drainTimeoutMs, 5_000));
+      await green.fail(Math.min(options.drainTimeoutMs, 5_000));
       return { ok: false, gen: green.id, error };
     } finally {
       this.green = undefined;
@@ -93,7 +92,7 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
     const { drainTimeoutMs } = this.ctx.options;
     const log = this.log.child({ gen: blue.id });
     this.draining.add(blue);
-    blue.setState('draining');
+    blue.drain();
     log.info({ pids: blue.pids }, 'Draining');
     const clean = await this.workers.drain(blue.id, drainTimeoutMs);
     if (!clean) log.warn({ timeoutMs: drainTimeoutMs }, 'Drain deadline passed; open requests were cut');

@@ -1,7 +1,7 @@
 // Files other tools read: the pid file (systemd PIDFile=, scripts) and Server::Starter's
 // status file. Both are replaced atomically, so a reader never sees half a file.
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { ListenError } from '../errors.js';
+import { PidFileError } from '../errors.js';
 
 export function writeAtomic(path: string, content: string): void {
   const tmp = `${path}.${process.pid}.tmp`;
@@ -36,7 +36,7 @@ export function isRunning(pid: number): boolean {
 export function claimPidFile(path: string): void {
   const pid = readPid(path);
   if (pid !== undefined && pid !== process.pid && isRunning(pid)) {
-    throw new ListenError(`pid file ${path} belongs to running process ${pid}`);
+    throw new PidFileError(`pid file ${path} belongs to running process ${pid}`);
   }
 }
 

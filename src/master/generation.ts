@@ -1,6 +1,7 @@
 // A generation: the --workers instances of one deploy of the app. While active it keeps its
 // instances alive: one that exits unexpectedly is restarted with backoff and rejoins the
-// route once healthy; meanwhile requests queue in the proxy workers.
+// route once healthy; meanwhile requests queue in the proxy workers. Its state changes only
+// through the moves below (starting → active → draining → stopped, or starting → failed).
 import { EventEmitter } from 'node:events';
 import { Backoff } from '../backoff.js';
 import type { Reaper } from '../backend/reaper.js';
@@ -10,8 +11,17 @@ import { waitHealthy, type HealthOptions } from '../health/health.js';
 import type { Target } from '../ipc.js';
 import type { Logger } from '../log.js';
 import type { Options } from '../options.js';
+import { StateMachine, type Moves } from '../state.js';
 
 export type GenerationState = 'starting' | 'active' | 'draining' | 'stopped' | 'failed';
+
+const MOVES: Moves<GenerationState> = {
+  starting: ['active', 'failed', 'stopped'], // stopped: hotproxy stops during the deploy
+  active: ['draining', 'stopped'],
+  draining: ['stopped'],
+  failed: ['stopped'],
+  stopped: [],
+};
 
 export interface GenerationContext {
   options: Options;
@@ -31,7 +41,7 @@ interface Slot {
 }
 
 export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
-  state: GenerationState = 'starting';
+  private machine: StateMachine<GenerationState>;
   readonly startedAt = Date.now();
   private slots: Slot[];
   private log: Logger;
@@ -40,16 +50,14 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
   constructor(readonly id: number, private ctx: GenerationContext) {
     super();
     this.log = ctx.log.child({ component: 'generation', gen: id });
+    this.machine = new StateMachine<GenerationState>('starting', MOVES, this.log, 'Generation state');
     this.slots = Array.from({ length: ctx.options.workers }, (_, index) => ({
       index, attempt: 0, instance: undefined, healthy: false, backoff: new Backoff(), timer: undefined,
     }));
   }
 
-  /** The one way state changes, so every transition is in the log. */
-  setState(to: GenerationState): void {
-    if (to === this.state) return;
-    this.log.info({ from: this.state, to }, 'Generation state');
-    this.state = to;
+  get state(): GenerationState {
+    return this.machine.state;
   }
 
   get pids(): number[] {
@@ -87,13 +95,25 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
     }))]);
   }
 
+  /** Takes traffic from now on; an instance that exits is restarted. */
   activate(): void {
-    this.setState('active');
+    this.machine.to('active');
     for (const slot of this.slots) {
       const inst = slot.instance!;
       slot.backoff.up();
       void inst.exited.then(() => this.onExit(slot, inst));
     }
+  }
+
+  /** The deploy did not make it: stop whatever of it started. */
+  async fail(timeoutMs: number): Promise<void> {
+    this.machine.to('failed');
+    await this.stop(timeoutMs);
+  }
+
+  /** No new requests come; what is in flight finishes. Crashed instances are not restarted. */
+  drain(): void {
+    this.machine.to('draining');
   }
 
   private async spawn(slot: Slot): Promise<Instance> {
@@ -143,10 +163,10 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
   }
 
   /** SIGTERM every instance, SIGKILL what is left after `timeoutMs`. */
-  async stop(timeoutMs: number, final: GenerationState = 'stopped'): Promise<void> {
+  async stop(timeoutMs: number): Promise<void> {
     this.abort.abort();
     for (const slot of this.slots) { clearTimeout(slot.timer); slot.backoff.cancel(); slot.healthy = false; }
-    if (this.state !== 'failed') this.setState(final);
+    this.machine.to('stopped');
     await Promise.all(this.slots.map((s) => s.instance?.stop(timeoutMs)));
   }
 

@@ -22,11 +22,20 @@ import { AdminServer } from '../metrics/admin.js';
 import { MasterMetrics } from '../metrics/metrics.js';
 import { ProxyWorkers, type UpgradeResult } from './proxy-workers.js';
 import { createRuntimeDir, removeRuntimeDir } from './runtime-dir.js';
+import { StateMachine, type Moves } from '../state.js';
 
 export type MasterState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
 
+const MOVES: Moves<MasterState> = {
+  idle: ['starting', 'stopping'],
+  starting: ['running', 'stopping'],
+  running: ['stopping'],
+  stopping: ['stopped'],
+  stopped: [],
+};
+
 export class Master {
-  state: MasterState = 'idle';
+  private machine: StateMachine<MasterState>;
   listeners: Listener[] = [];
   private runtimeDir: string | undefined;
   private workers: ProxyWorkers | undefined;
@@ -46,18 +55,17 @@ export class Master {
 
   constructor(readonly options: Options, private rootLog: Logger) {
     this.log = rootLog.child({ component: 'master' });
+    this.machine = new StateMachine<MasterState>('idle', MOVES, this.log, 'Master state', 'debug');
   }
 
-  private setState(to: MasterState): void {
-    if (to === this.state) return;
-    this.log.debug({ from: this.state, to }, 'Master state');
-    this.state = to;
+  get state(): MasterState {
+    return this.machine.state;
   }
 
   /** Resolves once the first generation serves; on failure everything started is stopped. */
   async start(): Promise<void> {
     const o = this.options;
-    this.setState('starting');
+    this.machine.to('starting');
     try {
       const unsupported = masterUnsupported();
       if (unsupported) throw new UnsupportedNodeError(unsupported);
@@ -101,7 +109,7 @@ export class Master {
       this.deployer.on('change', () => this.writeStatusFile());
       this.writeStatusFile();
       if (o.pidFile) writeAtomic(o.pidFile, `${process.pid}\n`);
-      this.setState('running');
+      this.machine.to('running');
       const metrics = this.admin ? formatAddress(this.admin.address) : undefined;
       this.log.info({ gen: first.gen, pids: first.pids, listen: this.addresses.map(formatAddress), control: this.control?.path, metrics }, 'Ready');
       void this.notifier?.ready(`serving generation ${first.gen}`);
@@ -209,7 +217,7 @@ export class Master {
 
   private async doStop(): Promise<void> {
     const o = this.options;
-    this.setState('stopping');
+    this.machine.to('stopping');
     this.log.info('Stopping');
     const notified = this.notifier?.stopping();
     try {
@@ -229,7 +237,7 @@ export class Master {
     removeQuietly(o.statusFile);
     if (this.runtimeDir) removeRuntimeDir(this.runtimeDir);
     await notified;
-    this.setState('stopped');
+    this.machine.to('stopped');
     this.log.info('Stopped');
     this.resolveStopped();
   }

@@ -6,9 +6,7 @@ export type ProxyStatus = 502 | 503 | 504;
 /** How often a request that may be sent again is tried in all (see isRetryable). */
 export const MAX_ATTEMPTS = 3;
 
-const TIMEOUT_CODES = new Set([
-  'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'E_UPSTREAM_TIMEOUT',
-]);
+const TIMEOUT_CODES = new Set(['ETIMEDOUT']);
 
 export function statusFor(err: unknown): ProxyStatus {
   const code = (err as { code?: string } | null)?.code;
@@ -28,13 +26,12 @@ export function bodyFor(status: ProxyStatus): string {
 }
 
 /**
- * Errors that happened before the backend could have seen the request: a connection that
- * was refused or reset while it was being reused. An idempotent request without a body
- * can be sent again safely after these.
+ * Errors that happened before the backend could have answered: a connection that was refused,
+ * or reset or closed while it was being reused (the raw engine's E_UPSTREAM_CLOSED; Node's
+ * http client says ECONNRESET). An idempotent request without a body can be sent again
+ * safely after these, and only if no answer byte reached the client yet (the callers check).
  */
-const RETRYABLE_CODES = new Set([
-  'ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED',
-]);
+const RETRYABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'E_UPSTREAM_CLOSED']);
 
 export function isRetryable(err: unknown): boolean {
   const code = (err as { code?: string } | null)?.code;

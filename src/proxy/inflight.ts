@@ -17,10 +17,6 @@ export class Inflight {
     if (waiting) { this.idle.delete(gen); for (const f of waiting) f(); }
   }
 
-  count(gen: number): number {
-    return this.counts.get(gen) ?? 0;
-  }
-
   byGen(): Record<number, number> {
     return Object.fromEntries(this.counts);
   }

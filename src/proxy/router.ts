@@ -17,10 +17,8 @@ export class Router {
   private down = new Set<string>();
   private waiters = new Set<Waiter>();
   private closed = false;
-  gen: number | null = null;
 
   set(route: Route): void {
-    this.gen = route.gen;
     this.targets = route.targets;
     this.down.clear();
     this.wake();

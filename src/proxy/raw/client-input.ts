@@ -79,10 +79,6 @@ export abstract class ClientInput {
     return this.queue.length;
   }
 
-  get idle(): boolean {
-    return this.cur === null && !this.inMessage;
-  }
-
   /** Called by the engine's sweep: header timeout (408) and idle keep-alive timeout. */
   tick(headLimit: number, idleLimit: number): void {
     if (this.moving || this.closed) return;

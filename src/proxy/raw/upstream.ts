@@ -4,6 +4,7 @@ import net from 'node:net';
 import type { Target } from '../../ipc.js';
 import { keepAliveMs } from './heads.js';
 import { UPSTREAM_IDLE_MS } from '../engine.js';
+import { UpstreamClosedError } from '../../errors.js';
 import { closeParser, newParser, type NativeParser } from '../../internals/index.js';
 
 
@@ -75,7 +76,8 @@ export class UpstreamPool {
   }
 }
 
-const CLOSED = Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' });
+// One instance for every exchange: it carries nothing of the request it ends.
+const CLOSED = new UpstreamClosedError();
 
 export class UpConn {
   readonly socket: net.Socket;

@@ -150,6 +150,23 @@ describe('request fields sent upstream', () => {
     requestFields([], CLIENT, false, out, []);
     expect(out.flags).toBe(0);
   });
+
+  // Connection may list any name, but the body goes upstream byte for byte as it came: without
+  // its Content-Length the backend reads the body as a request of its own (smuggling, seen
+  // through the raw engine: a body holding `GET /smuggled` was run by the backend).
+  it('a Connection-listed Content-Length still frames the body upstream', () => {
+    const { fields, flags } = upstream([['Connection', 'content-length'], ['Content-Length', '5']]);
+    expect(flags & REQ_BODY).toBe(REQ_BODY);
+    expect(fields).toContainEqual(['Content-Length', '5']);
+  });
+
+  // The raw engine adds host: localhost only when REQ_HOST is clear, so a Host dropped here
+  // would leave an HTTP/1.1 request with none.
+  it('a Connection-listed Host is still forwarded', () => {
+    const { fields, flags } = upstream([['Connection', 'Host'], ['Host', 'a.example']]);
+    expect(flags).toBe(REQ_HOST);
+    expect(fields).toContainEqual(['Host', 'a.example']);
+  });
 });
 
 describe('X-Forwarded-* sent upstream', () => {
@@ -285,6 +302,14 @@ describe('response fields sent to the client', () => {
     const without = downstream([['Transfer-Encoding', 'chunked']]);
     expect(without.out.flags).toBe(0);
     expect(without.out.keepAliveHeader).toBeUndefined();
+  });
+
+  // RES_LENGTH tells the raw engine not to add framing of its own; a length dropped for a
+  // Connection token would leave a keep-alive client unable to tell where the body ends.
+  it('a Connection-listed Content-Length still frames the body to the client', () => {
+    const { fields, out } = downstream([['Connection', 'Content-Length'], ['Content-Length', '12']]);
+    expect(out.flags).toBe(RES_LENGTH);
+    expect(fields).toContainEqual(['Content-Length', '12']);
   });
 });
 

@@ -133,8 +133,10 @@ export function requestFields(raw: string[], peer: Peer, keepUpgrade: boolean, o
       case EXPECT:
         flags |= value.trim().toLowerCase() === '100-continue' ? REQ_EXPECT_CONTINUE : REQ_EXPECT_OTHER;
         continue;
-      case CONTENT_LENGTH: if (value !== '0') flags |= REQ_BODY; break;
-      case HOST: host = value; flags |= REQ_HOST; break;
+      // Whatever Connection lists, the body goes on as framed and the request keeps its Host:
+      // a dropped length would make the body the backend's next request (smuggling).
+      case CONTENT_LENGTH: if (value !== '0') flags |= REQ_BODY; fields.push(name, value); continue;
+      case HOST: host = value; flags |= REQ_HOST; fields.push(name, value); continue;
     }
     if (extra !== undefined && extra.has(name.toLowerCase())) continue;
     fields.push(name, value);
@@ -160,7 +162,8 @@ export function responseFields(raw: string[], out: HeadOut, fields: string[]): s
     switch (kind(name)) {
       case HOP: case TE: case CONNECTION: case UPGRADE: case TRANSFER_ENCODING: continue;
       case KEEP_ALIVE: out.keepAliveHeader = value; continue;
-      case CONTENT_LENGTH: flags |= RES_LENGTH; break;
+      // Kept whatever Connection lists: RES_LENGTH tells the caller the body is framed.
+      case CONTENT_LENGTH: flags |= RES_LENGTH; fields.push(name, value); continue;
     }
     if (extra !== undefined && extra.has(name.toLowerCase())) continue;
     fields.push(name, value);

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { HotproxyError, NoRouteError, StoppingError, UsageError } from '../../src/errors.js';
+import { bodyFor, isRefused, isRetryable, statusFor } from '../../src/proxy/failure.js';
+
+/** An error as Node's net or http layer reports it. */
+const sys = (code: string): Error => Object.assign(new Error(code), { code });
+
+describe('statusFor (what the client sees when the proxy fails)', () => {
+  it('no routable backend, or a proxy that is stopping, is 503', () => {
+    expect(statusFor(new NoRouteError())).toBe(503);
+    expect(statusFor(new StoppingError())).toBe(503);
+  });
+
+  it('a timeout on the way to or from the backend is 504', () => {
+    for (const code of ['ETIMEDOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']) expect(statusFor(sys(code))).toBe(504);
+    expect(statusFor(new HotproxyError('E_UPSTREAM_TIMEOUT', 'backend took too long'))).toBe(504);
+  });
+
+  it('any other failure to get an answer is 502', () => {
+    for (const code of ['ECONNREFUSED', 'ECONNRESET', 'ENOENT', 'EPIPE', 'UND_ERR_SOCKET', 'HPE_INVALID_CONSTANT']) expect(statusFor(sys(code))).toBe(502);
+    expect(statusFor(new HotproxyError('E_UPSTREAM', 'bad answer'))).toBe(502);
+    expect(statusFor(new UsageError('x'))).toBe(502);
+    expect(statusFor(new Error('no code'))).toBe(502);
+  });
+
+  it('a thrown value that is not an error at all is 502', () => {
+    for (const v of [null, undefined, 'text', 42, {}]) expect(statusFor(v)).toBe(502);
+  });
+
+  // 503 tells a client it may retry elsewhere; only hotproxy's own errors may say so.
+  it('a foreign error that borrows a 503 code is still 502', () => {
+    expect(statusFor(sys('E_NO_ROUTE'))).toBe(502);
+    expect(statusFor({ code: 'E_STOPPING' })).toBe(502);
+  });
+
+  it('each status has its plain-text body', () => {
+    expect(bodyFor(502)).toBe('502 Bad Gateway\n');
+    expect(bodyFor(503)).toBe('503 Service Unavailable\n');
+    expect(bodyFor(504)).toBe('504 Gateway Timeout\n');
+  });
+});
+
+describe('isRetryable (the backend cannot have seen the request)', () => {
+  it('is true for a refused or missing socket and a reused connection that broke', () => {
+    for (const code of ['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED']) {
+      expect(isRetryable(sys(code))).toBe(true);
+    }
+  });
+
+  // A timeout may mean the backend is working on it: sending it again could do it twice.
+  it('is false for timeouts, hotproxy\'s own errors, and errors without a code', () => {
+    for (const code of ['ETIMEDOUT', 'UND_ERR_HEADERS_TIMEOUT', 'EACCES', 'HPE_INVALID_CONSTANT']) expect(isRetryable(sys(code))).toBe(false);
+    expect(isRetryable(new NoRouteError())).toBe(false);
+    expect(isRetryable(new Error('x'))).toBe(false);
+    for (const v of [null, undefined, 'ECONNREFUSED']) expect(isRetryable(v)).toBe(false);
+  });
+});
+
+describe('isRefused (the backend is not there at all)', () => {
+  it('is true for a refused TCP connection and a unix socket that is gone', () => {
+    expect(isRefused(sys('ECONNREFUSED'))).toBe(true);
+    expect(isRefused(sys('ENOENT'))).toBe(true);
+  });
+
+  // A reset can happen on a healthy backend's idle connection: not a reason to skip it.
+  it('is false for a reset or broken connection, and for anything without a code', () => {
+    for (const code of ['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ETIMEDOUT']) expect(isRefused(sys(code))).toBe(false);
+    for (const v of [null, undefined, new Error('ECONNREFUSED')]) expect(isRefused(v)).toBe(false);
+  });
+});

@@ -1,11 +1,11 @@
 // The app's own start time, run alone: spawn → first answered request. Swap latency is judged
 // against it (target: swap latency ≤ app start + 150 ms), since no proxy can serve from an
 // app before the app can serve at all.
-import { fileURLToPath } from 'node:url';
-import { Proc, freePort, waitForPort } from './lib/procs.js';
+import { fixture } from '../harness/hotproxy.js';
+import { Proc, freePort, waitForPort } from '../harness/procs.js';
 import { percentile } from './lib/report.js';
 
-const NODE_APP = fileURLToPath(new URL('../test/fixtures/node-app.js', import.meta.url));
+const NODE_APP = fixture('node-app.js');
 
 async function answered(port, deadline) {
   for (;;) {

@@ -2,11 +2,11 @@
 // quiet. Reports the proxy worker's RSS before and after (and per connection), whether the
 // proxy kept them all open, and whether another client is still served promptly meanwhile.
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { startHotproxy } from './lib/hotproxy.js';
-import { sleep } from './lib/procs.js';
+import { startHotproxy } from '../harness/hotproxy.js';
+import { rssKiB } from '../harness/procs.js';
+import { sleep } from '../harness/wait.js';
 import { percentile } from './lib/report.js';
 
 const BACKEND = fileURLToPath(new URL('./backend.js', import.meta.url));
@@ -19,11 +19,6 @@ function fdLimit() {
   } catch {
     return 1024;
   }
-}
-
-function rssKiB(pid) {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : NaN;
 }
 
 /** One keep-alive connection that made a request, got its answer and now just stays open. */
@@ -45,11 +40,11 @@ export async function runIdle({ quick, log = () => {} }) {
   const wanted = quick ? 2_000 : 10_000;
   const limit = fdLimit();
   const n = Math.min(wanted, limit - 1_000);
-  const hp = await startHotproxy([], [process.execPath, BACKEND]);
+  const hp = await startHotproxy([], [process.execPath, BACKEND], { proxyWorkers: 1 });
   const sockets = [];
   const closes = { count: 0 };
   try {
-    const worker = hp.proxyPids[1];
+    const [worker] = hp.workerPids();
     const before = rssKiB(worker);
     log(`idle: opening ${n} keep-alive connections (fd limit ${limit})`);
     for (let i = 0; i < n; i += 500) {

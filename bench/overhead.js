@@ -3,9 +3,9 @@
 // CPU per request is the number to compare across machines: throughput here is bounded by the
 // load generator, proxy and backend sharing the same few cores.
 import { fileURLToPath } from 'node:url';
-import { startHotproxy } from './lib/hotproxy.js';
+import { startHotproxy } from '../harness/hotproxy.js';
+import { Proc, cpuMicros, freePort, waitForPort } from '../harness/procs.js';
 import { measure } from './lib/loadgen.js';
-import { Proc, cpuMicros, freePort, waitForPort } from './lib/procs.js';
 import { haproxyMissing, nginxMissing, startHaproxy, startNginx } from './lib/proxies.js';
 
 const BACKEND = fileURLToPath(new URL('./backend.js', import.meta.url));
@@ -26,8 +26,8 @@ export async function runOverhead({ quick, tool, without = [], rounds = quick ? 
     const direct = { url: `http://127.0.0.1:${backendPort}`, proxyPids: [], backendPids: [backend.pid], stop: async () => {} };
     const hot = async (mode, engine) => {
       const flags = ['--mode', mode, ...(engine ? ['--engine', engine] : []), ...(mode === 'tcp' ? ['--ready-delay', '300ms'] : [])];
-      const hp = await startHotproxy(flags, [process.execPath, BACKEND]);
-      return { url: hp.url, proxyPids: hp.proxyPids, backendPids: hp.backendPids, stop: () => hp.stop() };
+      const hp = await startHotproxy(flags, [process.execPath, BACKEND], { proxyWorkers: 1 });
+      return { url: hp.url, proxyPids: hp.proxyPids(), backendPids: hp.activePids(), stop: () => hp.stop() };
     };
     const ext = async (p) => {
       const e = await p;

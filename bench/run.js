@@ -8,8 +8,9 @@ import { runOverhead } from './overhead.js';
 import { runAppStart } from './appstart.js';
 import { runIdle } from './idle.js';
 import { runStorm, SWAP_STORM, UPGRADE_STORM } from './storm.js';
+import { reapAll } from '../harness/hotproxy.js';
+import { killAllSync, stopAll } from '../harness/procs.js';
 import { pickTool } from './lib/loadgen.js';
-import { killAllSync, stopAll } from './lib/procs.js';
 import { renderMarkdown } from './lib/report.js';
 
 const args = process.argv.slice(2);
@@ -46,16 +47,26 @@ function machine() {
   };
 }
 
+/** Runs one part; whatever a hotproxy of it left behind is killed (and said) before the next. */
+async function step(run) {
+  try {
+    return await run();
+  } finally {
+    const left = await reapAll();
+    if (left.length) log(`killed processes a stopped hotproxy left behind: ${left.join(', ')}`);
+  }
+}
+
 async function main() {
   const tool = pickTool(without);
   log(`${quick ? 'quick' : 'full'} run, load generator: ${tool}`);
   const result = { quick, machine: machine(), overhead: undefined, storm: undefined, upgradeStorm: undefined };
-  result.overhead = await runOverhead({ quick, tool, without, log });
-  result.overheadLarge = await runOverhead({ quick, tool, without, log, path: '/1m', connections: 8 });
-  result.storm = await runStorm(SWAP_STORM, { quick, log });
-  result.upgradeStorm = await runStorm(UPGRADE_STORM, { quick, log });
+  result.overhead = await step(() => runOverhead({ quick, tool, without, log }));
+  result.overheadLarge = await step(() => runOverhead({ quick, tool, without, log, path: '/1m', connections: 8 }));
+  result.storm = await step(() => runStorm(SWAP_STORM, { quick, log }));
+  result.upgradeStorm = await step(() => runStorm(UPGRADE_STORM, { quick, log }));
   result.appStart = await runAppStart({ quick, log });
-  result.idle = await runIdle({ quick, log });
+  result.idle = await step(() => runIdle({ quick, log }));
   result.elapsedS = (Date.now() - started) / 1000;
 
   const md = renderMarkdown(result);

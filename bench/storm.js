@@ -4,24 +4,44 @@
 // with autocannon, to show what a typical load tool reports for the same storm.
 // One loop drives both; a storm kind says which signal, which log line ends one round, what to
 // record per round and how to summarise, so the two stay comparable round for round.
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { startHotproxy } from './lib/hotproxy.js';
+import { fixture, startHotproxy } from '../harness/hotproxy.js';
+import { Load } from '../harness/load.js';
+import { sleep } from '../harness/wait.js';
 import { AutocannonLoad } from './lib/loadgen.js';
-import { NoRetryLoad } from './lib/noretry.js';
-import { sleep } from './lib/procs.js';
 import { percentile } from './lib/report.js';
 
-const NODE_APP = fileURLToPath(new URL('../test/fixtures/node-app.js', import.meta.url));
+const NODE_APP = fixture('node-app.js');
 const CONNECTIONS = 20;
+
+/** Each storm client: firstSeen (pid -> when it first answered) and a stop() giving the report's counts. */
+const CLIENTS = {
+  'no-retry': (url) => {
+    const load = new Load(url, CONNECTIONS);
+    return {
+      firstSeen: load.firstSeen,
+      async stop() {
+        const r = await load.stop();
+        return {
+          requests: r.ok + r.failed,
+          ok: r.ok,
+          failed: r.failed,
+          errors: Object.fromEntries(r.errorCounts),
+          byGen: Object.fromEntries([...r.byGen].sort((a, b) => a[0] - b[0])),
+        };
+      },
+    };
+  },
+  autocannon: (url) => new AutocannonLoad(url, CONNECTIONS),
+};
 
 export const SWAP_STORM = {
   name: 'swap',
   signal: 'SIGHUP',
   countKey: 'hups',
   proxyWorkers: 1,
+  send: (hp) => hp.reload(),
   done: (l) => l.msg === 'Deployed',
-  failed: (l) => String(l.msg).startsWith('Deploy failed'),
   async round({ out, ok, t0, load }) {
     if (!ok) return { gen: out.gen, error: out.err ?? out.msg };
     // Swap latency: HUP until the client got its first answer from the new generation.
@@ -53,9 +73,8 @@ export const UPGRADE_STORM = {
   countKey: 'upgrades',
   // More than one worker, so handing connections over between workers is actually exercised.
   proxyWorkers: 2,
+  send: (hp) => hp.upgrade(),
   done: (l) => l.msg === 'Upgraded',
-  // Also matches the bare "Upgrade failed" the signal handler logs if upgrade() throws.
-  failed: (l) => String(l.msg).startsWith('Upgrade failed'),
   round({ out, ok, t0 }) {
     const wallMs = Math.round((performance.now() - t0) * 10) / 10;
     return ok ? { workers: out.workers, previous: out.previous, ms: out.ms, wallMs } : { error: out.err ?? out.msg, wallMs };
@@ -73,7 +92,7 @@ export const UPGRADE_STORM = {
     const handovers = hp.logs.filter((l) => l.msg === 'Connections handed over' && old.has(l.pid));
     // Ask the master itself rather than trusting the log for "still the same at the end".
     const status = await hp.status();
-    const lastBackends = status?.generations?.find((g) => g.state === 'active')?.pids ?? hp.backendPids;
+    const lastBackends = status?.generations?.find((g) => g.state === 'active')?.pids ?? hp.activePids();
     const answered = [...load.firstSeen.keys()];
     const masterLines = hp.logs.filter((l) => l.component === 'master');
     return {
@@ -114,19 +133,17 @@ export async function runStorm(kind, { quick, log = () => {} }) {
 async function stormOnce(kind, client, count, log) {
   const hp = await startHotproxy([], [process.execPath, NODE_APP], { proxyWorkers: kind.proxyWorkers });
   try {
-    const ready = hp.logs.find((l) => l.msg === 'Ready');
-    const load = client === 'no-retry' ? new NoRetryLoad(hp.url, CONNECTIONS) : new AutocannonLoad(hp.url, CONNECTIONS);
+    const ready = hp.find('Ready');
+    const load = CLIENTS[client](hp.url);
     const rounds = [];
     let stats;
     try {
       await sleep(1000); // every connection open and busy before the first signal
       for (let i = 0; i < count; i++) {
-        const from = hp.logs.length;
         const t0 = performance.now();
-        hp.signal(kind.signal);
         // Wait for this round to finish: hotproxy coalesces signals that arrive meanwhile, so
         // sending on a bare timer would measure fewer rounds than were asked for.
-        const out = await hp.waitForLog((l) => kind.done(l) || kind.failed(l), 40_000, from);
+        const out = await kind.send(hp);
         const ok = kind.done(out);
         if (!ok) log(`${kind.name} storm: ${out.msg} ${out.err ?? ''}`);
         rounds.push(await kind.round({ out, ok, t0, load }));

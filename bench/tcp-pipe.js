@@ -4,12 +4,11 @@
 // rounds, so that load from anything else on the machine hits every target alike. Per round:
 // proxy CPU µs per request split into user and system time (from /proc), and throughput
 // relative to direct in the same round.
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startHotproxy } from './lib/hotproxy.js';
+import { startHotproxy } from '../harness/hotproxy.js';
 import { measure } from './lib/loadgen.js';
-import { Proc, freePort, stopAll, waitForPort } from './lib/procs.js';
+import { Proc, cpuTimes, freePort, stopAll, waitForPort } from '../harness/procs.js';
 import { haproxyMissing, startHaproxy } from './lib/proxies.js';
 
 const BACKEND = fileURLToPath(new URL('./backend.js', import.meta.url));
@@ -18,21 +17,6 @@ const opt = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args
 const rounds = Number(opt('--rounds', 5));
 const seconds = Number(opt('--seconds', 3));
 const base = opt('--base');
-
-/** utime and stime of the pids, in µs (field 14 and 15 of /proc/PID/stat, in clock ticks). */
-function cpu(pids) {
-  let u = 0, s = 0;
-  for (const pid of pids) {
-    try {
-      const t = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = t.slice(t.lastIndexOf(')') + 2).split(' ');
-      u += Number(f[11]);
-      s += Number(f[12]);
-    } catch { /* gone */ }
-  }
-  // CLK_TCK is 100 on Linux in practice; bench/lib/procs.js asks getconf for the general case.
-  return { u: u * 1e4, s: s * 1e4 };
-}
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[s.length >> 1]; };
 
@@ -46,8 +30,8 @@ async function main() {
     targets.push({ name: 'HAProxy tcp', url: h.url, pids: h.proxyPids });
   }
   const hot = async (name, cli) => {
-    const hp = await startHotproxy(['--mode', 'tcp', '--ready-delay', '300ms'], [process.execPath, BACKEND], { cli });
-    targets.push({ name, url: hp.url, pids: hp.proxyPids });
+    const hp = await startHotproxy(['--mode', 'tcp', '--ready-delay', '300ms'], [process.execPath, BACKEND], { cli, proxyWorkers: 1 });
+    targets.push({ name, url: hp.url, pids: hp.proxyPids() });
   };
   await hot('hotproxy tcp');
   if (base) await hot(`hotproxy tcp (${path.basename(path.resolve(base))})`, path.resolve(base, 'cli.js'));
@@ -58,12 +42,13 @@ async function main() {
     const line = [];
     let directRps = NaN;
     for (const t of targets) {
-      const a = cpu(t.pids);
+      const a = cpuTimes(t.pids);
       const m = await measure('wrk', t.url, { seconds });
-      const b = cpu(t.pids);
+      const b = cpuTimes(t.pids);
       if (m.errors || m.non2xx) throw new Error(`${t.name}: ${m.errors} socket errors, ${m.non2xx} non-2xx`);
       if (!t.pids.length) directRps = m.rps;
-      const row = { us: (b.u - a.u + b.s - a.s) / m.requests, user: (b.u - a.u) / m.requests, sys: (b.s - a.s) / m.requests, rps: m.rps, vsDirect: m.rps / directRps };
+      const user = (b.user - a.user) / m.requests, sys = (b.system - a.system) / m.requests;
+      const row = { us: user + sys, user, sys, rps: m.rps, vsDirect: m.rps / directRps };
       per.get(t.name).push(row);
       line.push(t.pids.length
         ? `${t.name} ${row.us.toFixed(1)} µs (user ${row.user.toFixed(1)} + sys ${row.sys.toFixed(1)}), ${Math.round(m.rps)} rps = ${row.vsDirect.toFixed(2)}x direct`

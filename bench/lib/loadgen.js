@@ -2,7 +2,7 @@
 // small machine to the proxy), else autocannon in-process. Both report the same shape.
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
-import { Proc, which } from './procs.js';
+import { Proc, which } from '../../harness/procs.js';
 
 const require = createRequire(import.meta.url);
 // autocannon is CommonJS; require() keeps it out of the import graph when wrk is used.

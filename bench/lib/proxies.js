@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Proc, descendants, freePort, waitForPort, which } from './procs.js';
+import { Proc, descendants, freePort, waitForPort, which } from '../../harness/procs.js';
 
 /** A started reference proxy: its port, every pid that does proxy work, and stop(). */
 class External {

@@ -1,6 +1,7 @@
 // A raw TCP client for tests that must send what no HTTP library would (broken framing,
 // one byte at a time) and see exactly what comes back, including how the connection ends.
 import net from 'node:net';
+import { rssKiB } from './procs.js';
 import { waitFor } from './wait.js';
 
 export class RawClient {
@@ -58,7 +59,5 @@ export async function exchange(port: number, data: string, done: (text: string) 
 
 /** VmRSS of a process in MiB. */
 export async function rssMiB(pid: number): Promise<number> {
-  const { readFile } = await import('node:fs/promises');
-  const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
-  return Number(m![1]) / 1024;
+  return rssKiB(pid) / 1024;
 }

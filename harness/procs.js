@@ -1,27 +1,40 @@
-// Starting, stopping and measuring the processes a benchmark run uses. Every process started
-// here is tracked so that a failed or interrupted run still stops all of them (and whatever
-// they started in turn): a leftover proxy or backend would skew the next run's numbers.
+// Starting, stopping and measuring the processes the tests and the bench run. Every process
+// started here is tracked so that a failed or interrupted run still stops all of them (and
+// whatever they started in turn): a leftover proxy or backend would skew the next run's
+// numbers, or answer the next test's requests.
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { sleep } from './wait.js';
 
 const tracked = new Set();
 // Set once the final cleanup began: a benchmark step still unwinding must not start more.
 let closing = false;
 
-/** A child process whose stdout is split into lines and whose stderr tail is kept for errors. */
+/** A child process whose stdout is split into lines and whose stderr is kept for errors. */
 export class Proc {
   constructor(cmd, args, opts = {}) {
     if (closing) throw new Error('bench is stopping');
     this.name = opts.name ?? path.basename(cmd);
-    this.child = spawn(cmd, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: opts.detached ?? false,
+    });
     this.pid = this.child.pid;
     this.stdout = '';
     this.stderr = '';
     this.exitCode = undefined;
+    // Output can still be in the pipe when 'exit' fires: only after 'close' is every line read.
+    this.outputDone = false;
     this.lineHandlers = [];
+    // Only the tail says why a chatty process died; keep memory bounded unless asked for all.
+    const stderrMax = opts.stderrMax ?? 4000;
     let buf = '';
+    this.child.stdout.setEncoding('utf8');
+    this.child.stderr.setEncoding('utf8');
     this.child.stdout.on('data', (d) => {
       if (opts.keepStdout) this.stdout += d;
       buf += d;
@@ -32,11 +45,14 @@ export class Proc {
         for (const h of this.lineHandlers) h(line);
       }
     });
-    // Only the tail matters (why it died); keep memory bounded on chatty processes.
-    this.child.stderr.on('data', (d) => { this.stderr = (this.stderr + d).slice(-4000); });
+    this.child.stderr.on('data', (d) => { this.stderr = (this.stderr + d).slice(-stderrMax); });
+    let closed;
+    this.closed = new Promise((resolve) => { closed = () => { this.outputDone = true; resolve(); }; });
     this.exited = new Promise((resolve) => {
       this.child.once('exit', (code, sig) => { this.exitCode = code ?? sig; tracked.delete(this); resolve(this.exitCode); });
-      this.child.once('error', (err) => { this.exitCode = err.message; tracked.delete(this); resolve(this.exitCode); });
+      this.child.once('close', closed);
+      // A spawn that failed emits no 'close'.
+      this.child.once('error', (err) => { this.exitCode = err.message; tracked.delete(this); closed(); resolve(this.exitCode); });
     });
     if (this.pid) tracked.add(this);
   }
@@ -53,9 +69,12 @@ export class Proc {
   /**
    * SIGTERM, then SIGKILL after `graceMs`. Descendants are snapshotted first (with their start
    * times, so a recycled pid is never killed) and killed too if they outlive the grace period:
-   * a supervisor killed with SIGKILL cannot stop its own children.
+   * a supervisor killed with SIGKILL cannot stop its own children. Resolves with the pids that
+   * had to be killed that way, which for a supervisor that exited by itself means a leak.
    */
   async stop(graceMs = 10_000) {
+    // Once it is gone its pid may belong to someone else, whose children are not ours to kill.
+    if (!this.alive) return [];
     const family = descendants(this.pid);
     this.signal('SIGTERM');
     const deadline = Date.now() + graceMs;
@@ -67,12 +86,14 @@ export class Proc {
       await this.exited;
     }
     clearTimeout(timer);
-    while (family.some(isSame) && Date.now() < deadline) await sleep(50);
-    for (const p of family.filter(isSame)) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }
+    // Children still shutting down right after their parent are not leaks yet.
+    const until = Math.max(deadline, Date.now() + 5_000);
+    while (family.some(stillRunning) && Date.now() < until) await sleep(50);
+    const left = family.filter(stillRunning);
+    for (const p of left) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }
+    return left.map((p) => p.pid);
   }
 }
-
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Stops every process still running (used by the final cleanup and signal handlers). */
 export async function stopAll(graceMs = 10_000) {
@@ -98,11 +119,22 @@ function statFields(pid) {
   } catch { return undefined; }
 }
 // Indices into statFields(): field N of proc(5) is at N - 3.
-const PPID = 1, UTIME = 11, STIME = 12, STARTTIME = 19;
+const STATE = 0, PPID = 1, UTIME = 11, STIME = 12, STARTTIME = 19;
 
-function isSame(p) {
+function stillRunning(p) {
   const f = statFields(p.pid);
-  return f !== undefined && f[STARTTIME] === p.start && f[0] !== 'Z';
+  return f !== undefined && f[STARTTIME] === p.start && f[STATE] !== 'Z';
+}
+
+/** True while a process exists and is not a zombie. */
+export function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  const f = statFields(pid);
+  return f !== undefined && f[STATE] !== 'Z';
 }
 
 /** Every live descendant of `pid` as { pid, start }. */
@@ -130,14 +162,27 @@ function ticksPerSecond() {
   return clkTck;
 }
 
-/** utime+stime of the given pids in microseconds (a process that is gone counts 0). */
-export function cpuMicros(pids) {
-  let ticks = 0;
+/** utime and stime of the given pids in microseconds (a process that is gone counts 0). */
+export function cpuTimes(pids) {
+  let user = 0, system = 0;
   for (const pid of pids) {
     const f = statFields(pid);
-    if (f) ticks += Number(f[UTIME]) + Number(f[STIME]);
+    if (f) { user += Number(f[UTIME]); system += Number(f[STIME]); }
   }
-  return (ticks * 1e6) / ticksPerSecond();
+  const us = 1e6 / ticksPerSecond();
+  return { user: user * us, system: system * us };
+}
+
+/** utime+stime of the given pids in microseconds. */
+export function cpuMicros(pids) {
+  const { user, system } = cpuTimes(pids);
+  return user + system;
+}
+
+/** Resident memory of a process in KiB (NaN if the kernel does not say). */
+export function rssKiB(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
 }
 
 // --- ports and binaries ----------------------------------------------------------------------

@@ -1,0 +1,24 @@
+export interface LoadResult {
+  ok: number;
+  failed: number;
+  /** Failures of requests sent on a connection that had already served one (keep-alive reuse). */
+  failedOnReused: number;
+  /** The first 20 failures, as the socket or parser reported them. */
+  errors: string[];
+  /** Every distinct failure with how often it happened. */
+  errorCounts: Map<string, number>;
+  /** Responses per backend pid. */
+  byPid: Map<number, number>;
+  byGen: Map<number, number>;
+}
+
+/** A keep-alive HTTP client that never retries and counts every request that does not come back 200. */
+export declare class Load {
+  constructor(url: string, connections?: number, path?: string);
+  readonly result: LoadResult;
+  /** pid -> performance.now() of its first answer. */
+  readonly firstSeen: Map<number, number>;
+  /** Responses served so far by a backend pid. */
+  servedBy(pid: number): number;
+  stop(): Promise<LoadResult>;
+}

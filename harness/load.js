@@ -1,0 +1,76 @@
+// A keep-alive HTTP client that never retries: each of `connections` lanes sends one request
+// at a time on its own pooled connection and counts every request that does not come back
+// 200 — a reset, a refused connection, a 5xx. (autocannon reconnects and resends silently,
+// so it cannot show these.) Bodies of the test fixture ({ pid, gen }) are counted per backend
+// and generation, and the moment each pid first answered is noted: that is how the bench
+// measures swap latency.
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+
+export class Load {
+  #running = true;
+  #lanes;
+  #agent;
+  #url;
+
+  constructor(url, connections = 20, path = '/') {
+    this.#url = `${url}${path}`;
+    this.result = { ok: 0, failed: 0, failedOnReused: 0, errors: [], errorCounts: new Map(), byPid: new Map(), byGen: new Map() };
+    /** pid -> performance.now() of its first answer. */
+    this.firstSeen = new Map();
+    this.#agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+    this.#lanes = Array.from({ length: connections }, () => this.#lane());
+  }
+
+  async #lane() {
+    while (this.#running) await this.#once();
+  }
+
+  #once() {
+    return new Promise((resolve) => {
+      const req = http.get(this.#url, { agent: this.#agent }, (res) => {
+        const parts = [];
+        res.on('data', (c) => parts.push(c));
+        res.on('end', () => {
+          if (res.statusCode !== 200) this.#fail(`status ${res.statusCode}`, req.reusedSocket);
+          else this.#record(Buffer.concat(parts));
+          resolve();
+        });
+        res.on('error', (err) => { this.#fail(err.message, req.reusedSocket); resolve(); });
+      });
+      req.on('error', (err) => { this.#fail(`${err.code ?? ''} ${err.message}`.trim(), req.reusedSocket); resolve(); });
+    });
+  }
+
+  #record(body) {
+    const r = this.result;
+    r.ok++;
+    try {
+      const { pid, gen } = JSON.parse(body.toString());
+      if (!r.byPid.has(pid)) this.firstSeen.set(pid, performance.now());
+      r.byPid.set(pid, (r.byPid.get(pid) ?? 0) + 1);
+      r.byGen.set(gen, (r.byGen.get(gen) ?? 0) + 1);
+    } catch { /* not a fixture body */ }
+  }
+
+  #fail(reason, reused) {
+    const r = this.result;
+    const what = `${reason}${reused ? ' (reused connection)' : ''}`;
+    r.failed++;
+    if (reused) r.failedOnReused++;
+    if (r.errors.length < 20) r.errors.push(what);
+    r.errorCounts.set(what, (r.errorCounts.get(what) ?? 0) + 1);
+  }
+
+  /** Responses served so far by a backend pid. */
+  servedBy(pid) {
+    return this.result.byPid.get(pid) ?? 0;
+  }
+
+  async stop() {
+    this.#running = false;
+    await Promise.all(this.#lanes);
+    this.#agent.destroy();
+    return this.result;
+  }
+}

@@ -36,7 +36,8 @@ export const TCP_READY_DELAY_MS = 1_000;
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 // Node's http server refuses a headersTimeout above its requestTimeout (5 minutes) and the
-// node engine's workers would die at start; the raw engine falls back to it on some Nodes.
+// node engine's workers would die at start (the raw engine also falls back to the node engine
+// on a Node without the internals it needs).
 const NODE_REQUEST_TIMEOUT_MS = 300_000;
 
 // Beyond any machine's cores; a typo (-w 1000000) would otherwise fork until it fails.

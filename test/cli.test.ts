@@ -4,6 +4,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { envName, OPTIONS } from '../src/option-table.js';
 import { CLI, NODE_APP, ROOT } from './helpers/hotproxy.js';
 import { isAlive } from './helpers/wait.js';
 
@@ -133,8 +134,14 @@ describe('bad input', () => {
   });
 
   it('--help and --version exit 0', () => {
-    expect(run(['--help']).status).toBe(0);
-    expect(run(['--help']).stdout).toMatch(/kill -HUP/);
+    const help = run(['--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/kill -HUP/);
+    // Every option of the table, with its variable (the wording is test/unit/options.test.ts's).
+    const text = help.stdout.replace(/\s+/g, ' ');
+    for (const d of OPTIONS) expect(text).toContain(`--${d.flag} ${d.arg}`);
+    for (const d of OPTIONS) expect(text).toContain(`env: ${envName(d.flag)}`);
+    expect(text).toContain('--drain-timeout <duration> how long in-flight requests may take, and then the exit after SIGTERM (default: 30s; env: HOTPROXY_DRAIN_TIMEOUT)');
     expect(run(['--version']).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
 });

@@ -2,67 +2,33 @@
 // Maps command-line flags to Options and calls the library. The only place that exits.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { isInherited, parseListen, type Address } from './address.js';
 import { describe, HotproxyError, UsageError } from './errors.js';
 import { createLogger } from './log.js';
 import { runControl } from './control/client.js';
-import { applyConfigFile, configPath, envName } from './config-file.js';
+import { fromEnv, readConfigFile, settle, type Source } from './config-file.js';
 import type { ControlCommand } from './control/protocol.js';
 import { Master } from './master/master.js';
 import { handleSignals } from './master/signals.js';
-import { parseCount, parseDuration, resolveOptions, type Options } from './options.js';
+import { camelName, CONFIG_FLAG, helpText, OPTIONS, type FlagDoc } from './option-table.js';
+import { resolveOptions, type Options } from './options.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
-// Repeatable, and comma-separated lists too (one HOTPROXY_LISTEN variable can name several).
-const collect = (v: string, prev: string[]): string[] => [...prev, ...v.split(',').map((x) => x.trim()).filter(Boolean)];
-const duration = (flag: string) => (v: string): number => parseDuration(flag, v);
-const count = (flag: string) => (v: string): number => parseCount(flag, v);
-const adminAddress = (v: string): Address => {
-  const a = parseListen(v);
-  if (isInherited(a)) throw new UsageError('--metrics takes an address or a socket path, not a socket from systemd');
-  return a;
-};
-
-/** Every option can also come from HOTPROXY_<NAME> (set before commander registers it). */
-class EnvCommand extends Command {
-  override addOption(o: Option): this {
-    return super.addOption(o.env(envName(o)));
-  }
+// Commander only splits argv into texts per flag: no defaults, variables or choices of its own,
+// which would be a second description of the options. The table reads and checks the texts.
+function flagOption(d: FlagDoc, list = false): Option {
+  const o = new Option(`${d.short ? `-${d.short}, ` : ''}--${d.flag} ${d.arg}`, helpText(d));
+  return list ? o.argParser((v: string, prev: string[] = []) => [...prev, v]) : o;
 }
 
 function program(): Command {
-  return new EnvCommand('hotproxy')
+  const cmd = new Command('hotproxy')
     .usage('[options] -- <command> [args...]')
     .description('Zero-downtime reverse proxy and process supervisor. kill -HUP deploys a new generation.')
     .version(pkg.version, '-V, --version')
-    .argument('[command...]', 'the backend command, after -- (or "command" in the config file)')
-    .option('-l, --listen <addr>', 'public address: PORT, HOST:PORT, [V6]:PORT, a socket path, or a socket from systemd: fd:N, fdname:NAME (repeatable; none = every socket systemd passed)', collect, [])
-    .addOption(new Option('--mode <mode>', 'proxy mode').choices(['http', 'tcp']).default('http'))
-    .addOption(new Option('--engine <engine>', 'http mode data path: raw (net + llhttp) or node (Node http server and client)').choices(['raw', 'node']))
-    .addOption(new Option('--backend <kind>', 'how backends get their socket').choices(['unix', 'tcp', 'port-env']).default('unix'))
-    .option('-w, --workers <n>', 'backend instances per generation', count('--workers'))
-    .option('--proxy-workers <n>', 'proxy worker processes', count('--proxy-workers'))
-    .option('--deploy-timeout <duration>', 'how long a new generation may take to become healthy (30s)', duration('--deploy-timeout'))
-    .option('--drain-timeout <duration>', 'how long in-flight requests may take, and then the exit after SIGTERM (30s)', duration('--drain-timeout'))
-    .option('--upgrade-timeout <duration>', 'how long new proxy workers may take to be ready in an upgrade (30s)', duration('--upgrade-timeout'))
-    .option('--queue-timeout <duration>', 'how long a request waits for a healthy backend before 503 (10s)', duration('--queue-timeout'))
-    .option('--header-timeout <duration>', 'how long a client may take to send request headers (30s)', duration('--header-timeout'))
-    .option('--keepalive-timeout <duration>', 'idle time before the proxy closes a client connection (65s)', duration('--keepalive-timeout'))
-    .option('--health-path <path>', 'http mode: GET this path; healthy = status < 500 (/)')
-    .option('--health-interval <duration>', 'time between health checks during a deploy (50ms)', duration('--health-interval'))
-    .option('--health-rise <n>', 'consecutive passing checks needed (2)', count('--health-rise'))
-    .option('--health-cmd <command>', 'shell command; exit 0 = healthy ($HOTPROXY_BACKEND_ADDRESS is set)')
-    .option('--ready-delay <duration>', 'healthy = still alive after this long (tcp mode default: 1s)', duration('--ready-delay'))
-    .option('--runtime-dir <dir>', 'where the private runtime directory is created ($XDG_RUNTIME_DIR or the temp dir)')
-    .option('--trust-proxy <cidr>', 'keep X-Forwarded-* from these peers (repeatable)', collect, [])
-    .option('--control <path>', 'control socket (default: control.sock in the runtime directory)')
-    .option('--pid-file <path>', 'write the master pid here once serving; removed at exit')
-    .option('--status-file <path>', "Server::Starter's status file: <generation>:<pid> lines")
-    .option('--metrics <addr>', 'admin listener, never public: /metrics (Prometheus), /ready, /live (e.g. 127.0.0.1:9090)', adminAddress)
-    .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
-    .addOption(new Option('--log-format <format>', 'log format').choices(['json', 'pretty', 'auto']).default('auto'))
-    .option('--config <file>', 'JSON file of settings: {"listen": ["8888"], "drain-timeout": "30s", "command": ["node", "app.js"]}')
+    .argument('[command...]', 'the backend command, after -- (or "command" in the config file)');
+  for (const d of OPTIONS) cmd.addOption(flagOption(d, d.type.list));
+  return cmd.addOption(flagOption(CONFIG_FLAG))
     .passThroughOptions()
     .showSuggestionAfterError()
     .exitOverride()
@@ -83,7 +49,18 @@ Every option can also come from HOTPROXY_<NAME> (HOTPROXY_DRAIN_TIMEOUT=10s) or 
 file; the command line wins over the environment, which wins over the file.`);
 }
 
-function parseArgs(argv: string[]): Options {
+/** The texts each flag was given on the command line. */
+function fromFlags(cmd: Command): Source {
+  const given = cmd.opts();
+  const source: Source = new Map();
+  for (const d of OPTIONS) {
+    const v = given[camelName(d.flag)] as string | string[] | undefined;
+    if (v !== undefined) source.set(d, { texts: () => (Array.isArray(v) ? v : [v]) });
+  }
+  return source;
+}
+
+function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Options {
   const cmd = program();
   try {
     cmd.parse(argv);
@@ -97,20 +74,10 @@ function parseArgs(argv: string[]): Options {
     }
     throw err;
   }
-  const file = configPath(argv.slice(2));
-  const fileCommand = file === undefined ? undefined : applyConfigFile(cmd, file);
-  const f = cmd.opts();
-  return resolveOptions({
-    listen: (f.listen as string[]).map(parseListen),
-    command: cmd.args.length > 0 ? cmd.args : fileCommand ?? [],
-    mode: f.mode, engine: f.engine, backend: f.backend, workers: f.workers, proxyWorkers: f.proxyWorkers,
-    deployTimeoutMs: f.deployTimeout, drainTimeoutMs: f.drainTimeout, upgradeTimeoutMs: f.upgradeTimeout, queueTimeoutMs: f.queueTimeout,
-    headerTimeoutMs: f.headerTimeout, keepAliveTimeoutMs: f.keepaliveTimeout,
-    healthPath: f.healthPath, healthIntervalMs: f.healthInterval, healthRise: f.healthRise,
-    healthCmd: f.healthCmd, readyDelayMs: f.readyDelay, runtimeDir: f.runtimeDir,
-    trustProxy: f.trustProxy, control: f.control, pidFile: f.pidFile, statusFile: f.statusFile,
-    logLevel: f.logLevel, logFormat: f.logFormat, metrics: f.metrics,
-  });
+  const path = (cmd.opts().config as string | undefined) ?? (env.HOTPROXY_CONFIG || undefined);
+  const file = path === undefined ? undefined : readConfigFile(path);
+  const values = settle([fromFlags(cmd), fromEnv(env), file?.source ?? new Map()]);
+  return resolveOptions({ ...values, listen: values.listen ?? [], command: cmd.args.length > 0 ? cmd.args : file?.command ?? [] });
 }
 
 const CONTROL_COMMANDS = new Set(['reload', 'upgrade', 'status', 'stop']);

@@ -1,34 +1,55 @@
-// A JSON config file for long flag lists: keys are the long flag names ("drain-timeout" or
-// "drainTimeout"), values as on the command line ("30s", 2, ["8080", "8443"]), plus
-// "command": ["node", "app.js"]. Precedence: command line > HOTPROXY_* variables > file > defaults.
+// Where option values come from besides the command line: HOTPROXY_* variables and a JSON config
+// file for long flag lists (keys are the long flag names, "drain-timeout" or "drainTimeout";
+// values as on the command line, "30s", 2, ["8080", "8443"]; plus "command": ["node", "app.js"]).
+// Each source only holds texts; settle() reads an option from the first source that has it, with
+// the table's parser, so a bad value is the same error wherever it was written, and a value
+// overridden by a stronger source is never looked at.
 import { readFileSync } from 'node:fs';
-import type { Command, Option } from 'commander';
 import { UsageError } from './errors.js';
+import { envName, OPTIONS, optionByConfigKey, readValue, type AnyOptionDef } from './option-table.js';
+import type { Options } from './options.js';
 
-export const ENV_PREFIX = 'HOTPROXY_';
-
-/** HOTPROXY_DRAIN_TIMEOUT for --drain-timeout. */
-export function envName(o: Option): string {
-  return ENV_PREFIX + o.name().toUpperCase().replaceAll('-', '_');
+export interface Given {
+  /** The texts, as on the command line; may throw for a value that cannot be one. */
+  texts: () => string[];
+  /** Where it was written, said before an error about it; none for the command line. */
+  from?: string;
 }
 
-/** The --config value (or HOTPROXY_CONFIG), found before the real parse needs it. */
-export function configPath(argv: string[], env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const end = argv.indexOf('--');
-  const args = end >= 0 ? argv.slice(0, end) : argv;
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === '--config') return args[i + 1];
-    if (args[i]!.startsWith('--config=')) return args[i]!.slice('--config='.length);
+/** Given values by option, from one source. */
+export type Source = Map<AnyOptionDef, Given>;
+
+/** Command line, then variables, then the file: the first to give an option decides it. */
+export function settle(sources: Source[]): Partial<Options> {
+  const out: Record<string, unknown> = {};
+  for (const d of OPTIONS) {
+    const given = sources.map((s) => s.get(d)).find((g) => g !== undefined);
+    if (!given) continue;
+    try {
+      out[d.key] = readValue(d, given.texts());
+    } catch (err) {
+      if (given.from !== undefined && err instanceof UsageError) throw new UsageError(`${given.from}: ${err.message}`);
+      throw err;
+    }
   }
-  return env.HOTPROXY_CONFIG || undefined;
+  return out as Partial<Options>;
 }
 
-/**
- * Applies the file to a parsed command: a value is taken only where neither the command line
- * nor the environment gave one. Returns the file's "command", if any.
- */
-export function applyConfigFile(cmd: Command, path: string): string[] | undefined {
+/** HOTPROXY_DRAIN_TIMEOUT=10s for --drain-timeout; set to the empty string still counts as set. */
+export function fromEnv(env: NodeJS.ProcessEnv = process.env): Source {
+  const source: Source = new Map();
+  for (const d of OPTIONS) {
+    const name = envName(d.flag);
+    const value = env[name];
+    if (value !== undefined) source.set(d, { texts: () => [value], from: name });
+  }
+  return source;
+}
+
+/** The file's settings, and its "command" if it has one. */
+export function readConfigFile(path: string): { source: Source; command?: string[] } {
   const raw = read(path);
+  const source: Source = new Map();
   let command: string[] | undefined;
   for (const [key, value] of Object.entries(raw)) {
     if (key === 'command') {
@@ -38,16 +59,11 @@ export function applyConfigFile(cmd: Command, path: string): string[] | undefine
       command = value;
       continue;
     }
-    const opt = cmd.options.find((o) => o.long === `--${key}` || o.attributeName() === key);
-    if (!opt || key === 'config' || opt.long === '--help' || opt.long === '--version') {
-      throw new UsageError(`${path}: unknown setting "${key}"`);
-    }
-    const name = opt.attributeName();
-    const source = cmd.getOptionValueSource(name);
-    if (source === 'cli' || source === 'env') continue;
-    cmd.setOptionValueWithSource(name, convert(opt, value, path, key), 'config');
+    const d = optionByConfigKey(key);
+    if (!d) throw new UsageError(`${path}: unknown setting "${key}"`);
+    source.set(d, { texts: () => texts(d, value, path, key), from: path });
   }
-  return command;
+  return command === undefined ? { source } : { source, command };
 }
 
 function read(path: string): Record<string, unknown> {
@@ -67,19 +83,10 @@ function read(path: string): Record<string, unknown> {
   return data as Record<string, unknown>;
 }
 
-/** The same parsing and checks a command-line value gets. */
-function convert(opt: Option, value: unknown, path: string, key: string): unknown {
-  const bad = (): never => { throw new UsageError(`${path}: "${key}" must be ${opt.isBoolean() ? 'true or false' : 'a string or number'}`); };
-  if (opt.isBoolean()) return typeof value === 'boolean' ? value : bad();
-  const list = Array.isArray(value) ? value : [value];
-  if (!list.every((v) => typeof v === 'string' || typeof v === 'number')) bad();
-  if (!Array.isArray(value) && list.length !== 1) bad();
-  const parse = (opt as Option & { parseArg?: (v: string, prev: unknown) => unknown }).parseArg;
-  let out: unknown = Array.isArray(opt.defaultValue) ? [] : undefined;
-  for (const v of list.map(String)) {
-    if (opt.argChoices && !opt.argChoices.includes(v)) throw new UsageError(`${path}: "${key}" must be one of ${opt.argChoices.join(', ')} (got "${v}")`);
-    out = parse ? parse(v, out) : v;
-  }
-  if (Array.isArray(value) && !Array.isArray(out)) throw new UsageError(`${path}: "${key}" takes one value, not a list`);
-  return out;
+/** A JSON value as the texts it would be on the command line: a list only for a list option. */
+function texts(d: AnyOptionDef, value: unknown, path: string, key: string): string[] {
+  const values = Array.isArray(value) ? value : [value];
+  if (!values.every((v) => typeof v === 'string' || typeof v === 'number')) throw new UsageError(`${path}: "${key}" must be a string or number`);
+  if (Array.isArray(value) && !d.type.list) throw new UsageError(`${path}: "${key}" takes one value, not a list`);
+  return values.map(String);
 }

@@ -4,16 +4,18 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { envName, OPTIONS } from '../src/option-table.js';
 import { CLI, NODE_APP, ROOT } from './helpers/hotproxy.js';
 import { isAlive } from './helpers/wait.js';
 
 const RUNUSER = '/usr/sbin/runuser';
 
-function run(args: string[], runAs?: string): { status: number | null; stderr: string; stdout: string } {
+function run(args: readonly string[], runAs?: string, env: NodeJS.ProcessEnv = {}): { status: number | null; stderr: string; stdout: string } {
   const argv = [CLI, ...args];
+  const opts = { cwd: ROOT, encoding: 'utf8', timeout: 20_000, env: { ...process.env, ...env } } as const;
   const r = runAs
-    ? spawnSync(RUNUSER, ['-u', runAs, '--', process.execPath, ...argv], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 })
-    : spawnSync(process.execPath, argv, { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
+    ? spawnSync(RUNUSER, ['-u', runAs, '--', process.execPath, ...argv], opts)
+    : spawnSync(process.execPath, argv, opts);
   return { status: r.status, stderr: r.stderr, stdout: r.stdout };
 }
 
@@ -48,7 +50,16 @@ describe('bad input', () => {
     ['a command that is not executable', ['--listen', '0', '--', './package.json'], 2, /command not found or not executable: \.\/package\.json$/],
     ['--workers 0', ['--listen', '0', '--workers', '0', '--', ...NODE_APP], 2, /--workers must be a whole number of at least 1/],
     ['a non-numeric timeout', ['--listen', '0', '--drain-timeout', 'soon', '--', ...NODE_APP], 2, /--drain-timeout: "soon" is not a duration/],
-    ['a bad --mode', ['--listen', '0', '--mode', 'udp', '--', ...NODE_APP], 2, /--mode/],
+    ['a bad --mode', ['--listen', '0', '--mode', 'udp', '--', ...NODE_APP], 2, /--mode must be one of http, tcp \(got "udp"\)/],
+    // Each of these reached pino, Node or libuv unchecked: a stack trace, an exit 1 after
+    // backends had started, or a socket bound under a name cut short.
+    ['a bad --log-level', ['--listen', '0', '--log-level', 'bogus', '--', ...NODE_APP], 2, /--log-level must be one of trace, debug, info, warn, error, fatal, silent \(got "bogus"\)/],
+    ['a --health-path with a space', ['--listen', '0', '--health-path', '/a b', '--', ...NODE_APP], 2, /--health-path must be a request path without spaces/],
+    ['a --header-timeout over Node\'s limit', ['--listen', '0', '--engine', 'node', '--header-timeout', '10m', '--', ...NODE_APP], 2, /--header-timeout must be at most 5m \(got 10m\)/],
+    ['a timeout over the timer limit', ['--listen', '0', '--queue-timeout', '40000m', '--', ...NODE_APP], 2, /--queue-timeout must be at most 35791m/],
+    ['a --listen host that is a name', ['--listen', 'example.invalid:0', '--', ...NODE_APP], 2, /"example\.invalid" is not an IP address/],
+    ['a socket path too long for a unix socket', ['--listen', `/tmp/${'x'.repeat(120)}`, '--', ...NODE_APP], 2, /socket path \/tmp\/x+ is 125 bytes; at most \d+ fit/],
+    ['an empty --control', ['--listen', '0', '--control', '', '--', ...NODE_APP], 2, /--control must not be empty/],
     ['a runtime dir that cannot be written', ['--listen', '0', '--runtime-dir', '/proc', '--', ...NODE_APP], 1, /cannot create a runtime directory in \/proc/],
   ];
   for (const [what, args, status, pattern] of cases) {
@@ -104,9 +115,33 @@ describe('bad input', () => {
     }
   });
 
+  // The same check and message whichever source the value came from (test/config.test.ts has the others).
+  it('--log-level bogus from the flag, HOTPROXY_LOG_LEVEL or the config file gives one line on stderr and exit 2', () => {
+    const config = join(dir, 'level.json');
+    writeFileSync(config, JSON.stringify({ listen: ['0'], 'log-level': 'bogus', command: NODE_APP }));
+    const level = /--log-level must be one of trace, debug, info, warn, error, fatal, silent \(got "bogus"\)/;
+    for (const [args, env, from] of [
+      [['--log-level', 'bogus', '--listen', '0', '--', ...NODE_APP], {}, /^hotproxy: --log-level/],
+      [['--listen', '0', '--', ...NODE_APP], { HOTPROXY_LOG_LEVEL: 'bogus' }, /^hotproxy: HOTPROXY_LOG_LEVEL: /],
+      [['--config', config], {}, /^hotproxy: .*level\.json: /],
+    ] as const) {
+      const r = run(['--runtime-dir', dir, ...args], undefined, env);
+      expect(r.status).toBe(2);
+      expectOneLineError(r, level);
+      expect(r.stderr).toMatch(from);
+      expect(r.stdout).toBe('');
+    }
+  });
+
   it('--help and --version exit 0', () => {
-    expect(run(['--help']).status).toBe(0);
-    expect(run(['--help']).stdout).toMatch(/kill -HUP/);
+    const help = run(['--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/kill -HUP/);
+    // Every option of the table, with its variable (the wording is test/unit/options.test.ts's).
+    const text = help.stdout.replace(/\s+/g, ' ');
+    for (const d of OPTIONS) expect(text).toContain(`--${d.flag} ${d.arg}`);
+    for (const d of OPTIONS) expect(text).toContain(`env: ${envName(d.flag)}`);
+    expect(text).toContain('--drain-timeout <duration> how long in-flight requests may take, and then the exit after SIGTERM (default: 30s; env: HOTPROXY_DRAIN_TIMEOUT)');
     expect(run(['--version']).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
 });

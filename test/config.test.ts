@@ -39,8 +39,11 @@ describe('config file and environment', () => {
     ['a config file that is not JSON', ['--config', file('bad.json', '{ listen: 8888 ')], {}, /bad\.json is not valid JSON/],
     ['an unknown setting', ['--config', file('unknown.json', { listn: ['8888'] })], {}, /unknown setting "listn"/],
     ['a bad duration in the file', ['--config', file('dur.json', { listen: ['0'], 'drain-timeout': 'soon', command: ['true'] })], {}, /--drain-timeout: "soon" is not a duration/],
-    ['a bad choice in the file', ['--config', file('mode.json', { listen: ['0'], mode: 'udp', command: ['true'] })], {}, /"mode" must be one of http, tcp/],
-    ['a bad value in HOTPROXY_WORKERS', ['--listen', '0', '--', 'true'], { HOTPROXY_WORKERS: 'many' }, /--workers: "many" is not a whole number/],
+    // The same message as for the flag, after the file's name.
+    ['a bad choice in the file', ['--config', file('mode.json', { listen: ['0'], mode: 'udp', command: ['true'] })], {}, /mode\.json: --mode must be one of http, tcp \(got "udp"\)/],
+    ['a bad value in HOTPROXY_WORKERS', ['--listen', '0', '--', 'true'], { HOTPROXY_WORKERS: 'many' }, /^hotproxy: HOTPROXY_WORKERS: --workers: "many" is not a whole number/],
+    ['a bad log level in the file', ['--config', file('level.json', { listen: ['0'], 'log-level': 'bogus', command: ['true'] })], {}, /level\.json: --log-level must be one of trace, debug, info, warn, error, fatal, silent \(got "bogus"\)/],
+    ['a bad log level in HOTPROXY_LOG_LEVEL', ['--listen', '0', '--', 'true'], { HOTPROXY_LOG_LEVEL: 'bogus' }, /^hotproxy: HOTPROXY_LOG_LEVEL: --log-level must be one of/],
   ];
   for (const [what, args, env, message] of bad) {
     it(`${what} gives one line on stderr and exit 2`, async () => {

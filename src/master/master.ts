@@ -4,7 +4,7 @@ import { Coalescer } from '../coalescer.js';
 import { describe, DeployError, UnsupportedNodeError } from '../errors.js';
 import { checkCommand } from '../backend/command.js';
 import type { Logger } from '../log.js';
-import type { Options } from '../options.js';
+import { workerConfig, type Options } from '../options.js';
 import { formatAddress, type Address } from '../address.js';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -83,11 +83,7 @@ export class Master {
       this.workers = new ProxyWorkers({
         count: o.proxyWorkers,
         fds: this.listeners.map((l) => l.fd),
-        config: {
-          mode: o.mode, engine: o.engine, queueTimeoutMs: o.queueTimeoutMs, headerTimeoutMs: o.headerTimeoutMs,
-          keepAliveTimeoutMs: o.keepAliveTimeoutMs, trustProxy: o.trustProxy,
-          log: { level: o.logLevel, format: o.logFormat },
-        },
+        config: workerConfig(o),
         log: this.rootLog,
         onFinalTraffic: (t) => this.metrics?.retire(t),
       });

@@ -10,6 +10,7 @@ import { waitHealthy, type HealthOptions } from '../health/health.js';
 import type { Target } from '../ipc.js';
 import type { Logger } from '../log.js';
 import type { Options } from '../options.js';
+import { BACKEND_EXITED, BACKEND_RESTARTED, BACKEND_RESTART_FAILED, BACKEND_STARTED } from '../messages.js';
 
 export type GenerationState = 'starting' | 'active' | 'draining' | 'stopped' | 'failed';
 
@@ -103,7 +104,7 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
       command: options.command, kind: options.backend, runtimeDir, log, reaper: this.ctx.reaper,
     });
     slot.instance = inst;
-    this.log.info({ backendPid: inst.pid, instance: slot.index }, 'Backend started');
+    this.log.info({ backendPid: inst.pid, instance: slot.index }, BACKEND_STARTED);
     return inst;
   }
 
@@ -112,7 +113,7 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
     slot.healthy = false;
     this.emit('targets');
     const delay = slot.backoff.take();
-    this.log.error({ backendPid: inst.pid, instance: slot.index, restartInMs: delay, maxDelayMs: slot.backoff.max }, `Backend ${describeExit(inst.exitInfo!)}; restarting`);
+    this.log.error({ backendPid: inst.pid, instance: slot.index, restartInMs: delay, maxDelayMs: slot.backoff.max }, BACKEND_EXITED(describeExit(inst.exitInfo!)));
     slot.timer = setTimeout(() => void this.restart(slot), delay);
   }
 
@@ -129,7 +130,7 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
       if (inst && !inst.exitInfo) await inst.stop(1_000);
       const delay = slot.backoff.take();
       // One line per attempt, with the delay, so a crash loop reads as one in the log.
-      this.log.error({ instance: slot.index, attempt: slot.attempt - 1, restartInMs: delay, maxDelayMs: slot.backoff.max, err: describe(err) }, 'Backend restart failed');
+      this.log.error({ instance: slot.index, attempt: slot.attempt - 1, restartInMs: delay, maxDelayMs: slot.backoff.max, err: describe(err) }, BACKEND_RESTART_FAILED);
       slot.timer = setTimeout(() => void this.restart(slot), delay);
       return;
     }
@@ -138,7 +139,7 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
     slot.backoff.up();
     const started = inst;
     void started.exited.then(() => this.onExit(slot, started));
-    this.log.info({ backendPid: inst.pid, instance: slot.index }, 'Backend restarted');
+    this.log.info({ backendPid: inst.pid, instance: slot.index }, BACKEND_RESTARTED);
     this.emit('targets');
   }
 

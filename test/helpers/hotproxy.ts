@@ -1,8 +1,10 @@
 // Starts real hotproxy processes (the built CLI) on port 0 and makes sure every process a test
 // started — master, proxy workers, backends — is gone when the test ends, even on failure.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
+import * as MESSAGES from '../../src/messages.js';
 import { isAlive, waitFor } from './wait.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -46,11 +48,18 @@ export class Hotproxy {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /**
+   * The first line whose message is exactly `msg`: one of src/messages.ts, or a line a test
+   * fixture prints. Any other `msg` throws, so a test cannot wait for or rule out a message
+   * that is never logged.
+   */
   find(msg: string, pred: (l: LogLine) => boolean = () => true): LogLine | undefined {
+    expectKnownMessage(msg);
     return this.logs.find((l) => l.msg === msg && pred(l));
   }
 
   waitForLog(msg: string, pred: (l: LogLine) => boolean = () => true, timeoutMs = 20_000): Promise<LogLine> {
+    expectKnownMessage(msg);
     return waitFor(() => {
       if (this.exitCode !== null && !this.find(msg, pred)) throw new Error(`hotproxy exited (${this.exitCode}): ${this.stderr}`);
       return this.find(msg, pred);
@@ -69,12 +78,12 @@ export class Hotproxy {
 
   /** Active backend pids per the last Deployed line. */
   activePids(): number[] {
-    const d = this.logs.filter((l) => l.msg === 'Deployed').pop();
+    const d = this.logs.filter((l) => l.msg === MESSAGES.DEPLOYED).pop();
     return (d?.pids as number[]) ?? [];
   }
 
   deployedCount(): number {
-    return this.logs.filter((l) => l.msg === 'Deployed').length;
+    return this.logs.filter((l) => l.msg === MESSAGES.DEPLOYED).length;
   }
 
   signal(sig: NodeJS.Signals): void {
@@ -84,26 +93,26 @@ export class Hotproxy {
 
   /** Sends USR2 and resolves with the outcome (Upgraded / Upgrade failed). */
   upgrade(): Promise<LogLine> {
-    return this.signalForOutcome('SIGUSR2', 'Upgraded', 'Upgrade failed');
+    return this.signalForOutcome('SIGUSR2', MESSAGES.UPGRADED, [MESSAGES.UPGRADE_FAILED, MESSAGES.UPGRADE_ERROR]);
   }
 
   /** Pids of the proxy workers serving now. */
   workerPids(): number[] {
-    const up = this.logs.filter((l) => l.msg === 'Upgraded').pop();
+    const up = this.logs.filter((l) => l.msg === MESSAGES.UPGRADED).pop();
     if (up) return up.workers as number[];
-    return this.logs.filter((l) => l.msg === 'Proxy worker ready').map((l) => l.workerPid as number);
+    return this.logs.filter((l) => l.msg === MESSAGES.PROXY_WORKER_READY).map((l) => l.workerPid as number);
   }
 
   /** Sends HUP and resolves with the outcome of the deploy it caused (Deployed / Deploy failed). */
   reload(): Promise<LogLine> {
-    return this.signalForOutcome('SIGHUP', 'Deployed', 'Deploy failed');
+    return this.signalForOutcome('SIGHUP', MESSAGES.DEPLOYED, [MESSAGES.DEPLOY_FAILED, MESSAGES.DEPLOY_FAILED_NOTHING_SERVING]);
   }
 
-  private signalForOutcome(sig: NodeJS.Signals, success: string, failure: string): Promise<LogLine> {
+  private signalForOutcome(sig: NodeJS.Signals, success: string, failures: string[]): Promise<LogLine> {
     const before = this.logs.length;
     this.signal(sig);
     return waitFor(
-      () => this.logs.slice(before).find((l) => l.msg === success || l.msg.startsWith(failure)),
+      () => this.logs.slice(before).find((l) => l.msg === success || failures.includes(l.msg)),
       `outcome of ${sig}`, 40_000,
     );
   }
@@ -112,6 +121,29 @@ export class Hotproxy {
     this.signal('SIGTERM');
     return this.exited;
   }
+}
+
+/** Throws unless `msg` is a message hotproxy logs (src/messages.ts) or a line a test fixture prints. */
+function expectKnownMessage(msg: string): void {
+  knownMessages ??= messagePatterns();
+  if (!knownMessages.some((m) => (typeof m === 'string' ? m === msg : m.test(msg)))) {
+    throw new Error(`no such log message: ${JSON.stringify(msg)} is neither in src/messages.ts nor printed by a test fixture`);
+  }
+}
+
+let knownMessages: (string | RegExp)[] | undefined;
+
+function messagePatterns(): (string | RegExp)[] {
+  const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // A message with a variable part, called with a marker for each part: its text around them.
+  const HOLE = '\u0000';
+  const ours = Object.values(MESSAGES).map((m) => (typeof m === 'string' ? m
+    : new RegExp(`^${(m as (...a: string[]) => string)(...Array.from({ length: m.length }, () => HOLE)).split(HOLE).map(escape).join('.+')}$`)));
+  // What the fixtures print: every quoted string in them with no ${…} part.
+  const dir = `${ROOT}test/fixtures`;
+  const fixtures = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => statSync(`${dir}/${f}`).isFile())
+    .flatMap((f) => [...readFileSync(`${dir}/${f}`, 'utf8').matchAll(/(['"`])([^'"`\n$]+)\1/g)].map((x) => x[2]!));
+  return [...ours, ...fixtures];
 }
 
 const running = new Set<Hotproxy>();
@@ -142,7 +174,7 @@ export async function startHotproxy(args: string[], command: string[] = NODE_APP
   const hp = new Hotproxy(proc);
   running.add(hp);
   if (opts.noWait) return hp;
-  const ready = await hp.waitForLog('Ready');
+  const ready = await hp.waitForLog(MESSAGES.READY);
   const listen = (ready.listen as string[])[0]!;
   hp.port = Number(listen.slice(listen.lastIndexOf(':') + 1));
   return hp;

@@ -14,6 +14,9 @@ export interface LogLine {
   [k: string]: unknown;
 }
 
+/** Called with every message find() or waitForLog() is asked for (it may throw). */
+export declare function setMessageCheck(check: (msg: string) => void): void;
+
 export declare class Hotproxy {
   constructor(proc: Proc);
   readonly proc: Proc;

@@ -6,6 +6,15 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Proc, isAlive } from './procs.js';
 import { sleep, waitFor } from './wait.js';
+// The messages hotproxy logs, as built from src/messages.ts: one spelling for the source, the
+// tests and the bench (everything here runs the built CLI anyway).
+import * as M from '../dist/messages.js';
+
+/** Called with every message find() or waitForLog() is asked for; the tests refuse unknown ones. */
+let checkMessage = () => {};
+export function setMessageCheck(check) {
+  checkMessage = check;
+}
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const CLI = `${ROOT}dist/cli.js`;
@@ -33,10 +42,12 @@ export class Hotproxy {
   get exitCode() { return typeof this.proc.exitCode === 'number' ? this.proc.exitCode : null; }
 
   find(msg, pred = () => true) {
+    checkMessage(msg);
     return this.logs.find((l) => l.msg === msg && pred(l));
   }
 
   waitForLog(msg, pred = () => true, timeoutMs = 20_000) {
+    checkMessage(msg);
     return this.#waitForLine((l) => l.msg === msg && pred(l), `log "${msg}"`, timeoutMs);
   }
 
@@ -63,18 +74,18 @@ export class Hotproxy {
 
   /** Active backend pids per the last Deployed line (the first generation's comes before Ready). */
   activePids() {
-    return this.logs.filter((l) => l.msg === 'Deployed').pop()?.pids ?? [];
+    return this.logs.filter((l) => l.msg === M.DEPLOYED).pop()?.pids ?? [];
   }
 
   deployedCount() {
-    return this.logs.filter((l) => l.msg === 'Deployed').length;
+    return this.logs.filter((l) => l.msg === M.DEPLOYED).length;
   }
 
   /** Pids of the proxy workers serving now. */
   workerPids() {
-    const up = this.logs.filter((l) => l.msg === 'Upgraded').pop();
+    const up = this.logs.filter((l) => l.msg === M.UPGRADED).pop();
     if (up) return up.workers;
-    return this.logs.filter((l) => l.msg === 'Proxy worker ready').map((l) => l.workerPid);
+    return this.logs.filter((l) => l.msg === M.PROXY_WORKER_READY).map((l) => l.workerPid);
   }
 
   /** The master forwards nothing, but its CPU is part of the proxy's cost too. */
@@ -88,19 +99,19 @@ export class Hotproxy {
 
   /** Sends HUP and resolves with the outcome of the deploy it caused (Deployed / Deploy failed). */
   reload() {
-    return this.#signalForOutcome('SIGHUP', 'Deployed', 'Deploy failed');
+    return this.#signalForOutcome('SIGHUP', M.DEPLOYED, [M.DEPLOY_FAILED, M.DEPLOY_FAILED_NOTHING_SERVING]);
   }
 
   /** Sends USR2 and resolves with the outcome (Upgraded / Upgrade failed). */
   upgrade() {
-    return this.#signalForOutcome('SIGUSR2', 'Upgraded', 'Upgrade failed');
+    // UPGRADE_ERROR: the signal handler's line if upgrade() threw instead of failing.
+    return this.#signalForOutcome('SIGUSR2', M.UPGRADED, [M.UPGRADE_FAILED, M.UPGRADE_ERROR]);
   }
 
-  #signalForOutcome(sig, success, failure) {
+  #signalForOutcome(sig, success, failures) {
     const from = this.logs.length;
     this.signal(sig);
-    // startsWith: also the bare "Upgrade failed" the signal handler logs if upgrade() throws.
-    return this.#waitForLine((l) => l.msg === success || String(l.msg).startsWith(failure), `the outcome of ${sig}`, 40_000, from);
+    return this.#waitForLine((l) => l.msg === success || failures.includes(l.msg), `the outcome of ${sig}`, 40_000, from);
   }
 
   /**
@@ -108,7 +119,7 @@ export class Hotproxy {
    * (not what the log last implied); undefined if it cannot be asked.
    */
   async status(timeoutMs = 5_000) {
-    const control = this.find('Ready')?.control;
+    const control = this.find(M.READY)?.control;
     if (!control || !this.alive) return undefined;
     const r = await runCli(['status', '--json', '--control', control], {}, timeoutMs);
     try { return r.status === 0 ? JSON.parse(r.stdout) : undefined; } catch { return undefined; }
@@ -150,7 +161,7 @@ export async function startHotproxy(args, command = NODE_APP, opts = {}) {
   const hp = new Hotproxy(proc);
   started.add(hp);
   if (opts.noWait) return hp;
-  const ready = await hp.waitForLog('Ready');
+  const ready = await hp.waitForLog(M.READY);
   const listen = ready.listen[0];
   hp.port = Number(listen.slice(listen.lastIndexOf(':') + 1));
   if (opts.proxyWorkers !== undefined) {

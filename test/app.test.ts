@@ -8,6 +8,7 @@ import { fixture, startHotproxy, type Hotproxy, type LogLine } from './helpers/h
 import { Load } from './helpers/load.js';
 import { isAlive, waitFor } from './helpers/wait.js';
 import { swapsWithoutFailures } from './helpers/swaps.js';
+import { DEPLOYED, DRAINED, DRAINING, DRAIN_DEADLINE } from '../src/messages.js';
 
 const APP = ['node', fixture('app-helper.js')];
 
@@ -110,7 +111,7 @@ async function bluesExitedCleanly(hp: Hotproxy, blues: number[]): Promise<void> 
   await waitFor(() => blues.every((p) => !isAlive(p)), 'old generations to exit', 20_000);
   await waitFor(() => blues.every((p) => backendLine(hp, p, 'exit ')), 'exit lines of old generations', 5_000).catch(() => {});
   expect(blues.map((p) => backendLine(hp, p, 'exit ')?.msg ?? 'no exit line (killed)')).toEqual(blues.map(() => 'exit 0'));
-  expect(hp.find('Drain deadline passed; open requests were cut')).toBeUndefined();
+  expect(hp.find(DRAIN_DEADLINE)).toBeUndefined();
 }
 
 describe('hotproxy/app listen()', () => {
@@ -247,7 +248,7 @@ describe('hotproxy/app under hotproxy', () => {
     for (let i = 0; i < 10; i++) {
       const t0 = Date.now();
       const outcome = await hp.reload();
-      expect(outcome.msg).toBe('Deployed');
+      expect(outcome.msg).toBe(DEPLOYED);
       const pid = (outcome.pids as number[])[0]!;
       pids.push(pid);
       await waitFor(() => load.servedBy(pid) > 20, `traffic on generation ${outcome.gen}`);
@@ -260,7 +261,7 @@ describe('hotproxy/app under hotproxy', () => {
     await bluesExitedCleanly(hp, pids.slice(0, -1));
     // How long blues took from Draining to Drained (SIGTERM to exit included), for the report.
     const t = (msg: string, gen: number): number => hp.find(msg, (l) => l.gen === gen)!.time as number;
-    const drains = Array.from({ length: 10 }, (_, i) => t('Drained', i + 1) - t('Draining', i + 1));
+    const drains = Array.from({ length: 10 }, (_, i) => t(DRAINED, i + 1) - t(DRAINING, i + 1));
     console.log(`swap storm: ${result.ok} requests, 0 failed; drain ms ${JSON.stringify(drains)}`);
     expect(await hp.stop()).toBe(0);
   });

@@ -2,6 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { fixture, startHotproxy, type Hotproxy } from './helpers/hotproxy.js';
 import { RawClient, exchange, rssMiB } from './helpers/raw-client.js';
 import { waitFor } from './helpers/wait.js';
+import { has } from '../src/internals/index.js';
+import { PROXY_WORKER_EXITED } from '../src/messages.js';
+
+// Where this Node lacks the internal the raw engine parses with, --engine raw gets the node
+// engine: its runs are then skipped, not passed against the wrong engine.
+const noRaw = (engine: string): boolean => engine === 'raw' && !has('http-parser');
+if (noRaw('raw')) console.warn('skipping raw engine runs: this Node lacks the http-parser internal (src/internals), so --engine raw would serve with the node engine');
 
 const start = (engine: string, args: string[] = []): Promise<Hotproxy> =>
   startHotproxy(['--engine', engine, ...args], ['node', fixture('bad-backend.js')]);
@@ -33,7 +40,7 @@ async function rejected(port: number, request: string, status: number): Promise<
 }
 
 describe.each(['raw', 'node'])('%s engine, bad requests', (engine) => {
-  it('a header section over 16 KiB or with over 100 fields gets 431 and a close, and reaches no backend', async () => {
+  it.skipIf(noRaw(engine))('a header section over 16 KiB or with over 100 fields gets 431 and a close, and reaches no backend', async () => {
     const hp = await start(engine);
     await rejected(hp.port, `GET /huge HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(17 * 1024)}\r\n\r\n`, 431);
     const many = Array.from({ length: 101 }, (_, i) => `X-H${i}: v\r\n`).join('');
@@ -48,7 +55,7 @@ describe.each(['raw', 'node'])('%s engine, bad requests', (engine) => {
     await hp.stop();
   });
 
-  it('a malformed request line or header field gets 400 and a close, and nothing reaches the backend', async () => {
+  it.skipIf(noRaw(engine))('a malformed request line or header field gets 400 and a close, and nothing reaches the backend', async () => {
     const hp = await start(engine);
     const bad = [
       'GET / HTTP/1.1 extra\r\nHost: x\r\n\r\n', 'G@T / HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /a b HTTP/1.1\r\nHost: x\r\n\r\n',
@@ -61,7 +68,7 @@ describe.each(['raw', 'node'])('%s engine, bad requests', (engine) => {
     await hp.stop();
   });
 
-  it('obs-fold, differing Content-Lengths and Content-Length with chunked get 400 and a close, and nothing reaches the backend', async () => {
+  it.skipIf(noRaw(engine))('obs-fold, differing Content-Lengths and Content-Length with chunked get 400 and a close, and nothing reaches the backend', async () => {
     const hp = await start(engine);
     const bad = [
       'GET /fold-space HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  folded\r\n\r\n',
@@ -77,15 +84,16 @@ describe.each(['raw', 'node'])('%s engine, bad requests', (engine) => {
     await hp.stop();
   });
 
-  it('an invalid chunk size gets 400 or a cut connection, and the backend never sees the request complete', async () => {
+  it.skipIf(noRaw(engine))('an invalid chunk size gets 400 and a close, and the backend never sees the request complete', async () => {
     const hp = await start(engine);
     for (const size of ['zz', '-5', 'fffffffffffffffffffff', '5 5']) {
       const path = `/chunk-${encodeURIComponent(size)}`;
       const c = await exchange(hp.port,
         `POST ${path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n${size}\r\nhello\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n`);
-      expect(c.closed).toBe(true);
-      if (c.text !== '') expect(c.text).toMatch(/^HTTP\/1\.1 400 /);
-      expect(c.count(200)).toBe(0);
+      // No answer had begun (the backend answers only a complete body), so the client gets one.
+      expect(c.closed, size).toBe(true);
+      expect(c.text, size).toMatch(/^HTTP\/1\.1 400 /);
+      expect(c.count(200), size).toBe(0);
     }
     const s = await stats(hp);
     expect(s.completed).toEqual([]);
@@ -94,7 +102,7 @@ describe.each(['raw', 'node'])('%s engine, bad requests', (engine) => {
 });
 
 describe.each(['raw', 'node'])('%s engine, slow and idle clients', (engine) => {
-  it('a client sending its headers one byte every 100 ms gets 408 at --header-timeout while others are served', async () => {
+  it.skipIf(noRaw(engine))('a client sending its headers one byte every 100 ms gets 408 at --header-timeout while others are served', async () => {
     const hp = await start(engine, ['--header-timeout', '500ms']);
     const slow = await RawClient.open(hp.port);
     const began = Date.now();
@@ -121,7 +129,7 @@ describe.each(['raw', 'node'])('%s engine, slow and idle clients', (engine) => {
     await hp.stop();
   });
 
-  it('a connection that never sends a byte is closed at --header-timeout', async () => {
+  it.skipIf(noRaw(engine))('a connection that never sends a byte is closed at --header-timeout', async () => {
     const hp = await start(engine, ['--header-timeout', '500ms']);
     const silent = await RawClient.open(hp.port);
     const began = Date.now();
@@ -131,7 +139,7 @@ describe.each(['raw', 'node'])('%s engine, slow and idle clients', (engine) => {
     await hp.stop();
   });
 
-  it('an idle keep-alive connection is closed at --keepalive-timeout while a busy one stays open', async () => {
+  it.skipIf(noRaw(engine))('an idle keep-alive connection is closed at --keepalive-timeout while a busy one stays open', async () => {
     const hp = await start(engine, ['--keepalive-timeout', '1s']);
     const idle = await RawClient.open(hp.port);
     const busy = await RawClient.open(hp.port);
@@ -154,7 +162,7 @@ describe.each(['raw', 'node'])('%s engine, slow and idle clients', (engine) => {
 });
 
 describe.each(['raw', 'node'])('%s engine, backpressure', (engine) => {
-  it('a client that never reads a 200 MB download pauses the backend and the worker stays small', async () => {
+  it.skipIf(noRaw(engine))('a client that never reads a 200 MB download pauses the backend and the worker stays small', async () => {
     const hp = await start(engine);
     const [worker] = hp.workerPids();
     const before = await rssMiB(worker!);
@@ -178,7 +186,7 @@ describe.each(['raw', 'node'])('%s engine, backpressure', (engine) => {
     await hp.stop();
   });
 
-  it('a 200 MB upload to a backend that never reads stalls the client and the worker stays small', async () => {
+  it.skipIf(noRaw(engine))('a 200 MB upload to a backend that never reads stalls the client and the worker stays small', async () => {
     const hp = await start(engine);
     const [worker] = hp.workerPids();
     const before = await rssMiB(worker!);
@@ -212,7 +220,7 @@ describe.each(['raw', 'node'])('%s engine, backpressure', (engine) => {
 });
 
 describe.each(['raw', 'node'])('%s engine, broken backends', (engine) => {
-  it('garbage, an invalid status line or a head cut short gets a 502 and the connection stays usable', async () => {
+  it.skipIf(noRaw(engine))('garbage, an invalid status line or a head cut short gets a 502 and the connection stays usable', async () => {
     const hp = await start(engine);
     for (const path of ['/garbage', '/garbage-open', '/status-99', '/status-abc', '/status-1000', '/cut-head']) {
       const c = await RawClient.open(hp.port);
@@ -227,7 +235,7 @@ describe.each(['raw', 'node'])('%s engine, broken backends', (engine) => {
     await hp.stop();
   });
 
-  it('a body cut short by the backend cuts the client connection without a well-formed end, and the proxy serves on', async () => {
+  it.skipIf(noRaw(engine))('a body cut short by the backend cuts the client connection without a well-formed end, and the proxy serves on', async () => {
     const hp = await start(engine);
     const fixed = await exchange(hp.port, 'GET /cut-body HTTP/1.1\r\nHost: x\r\n\r\n');
     expect(fixed.closed).toBe(true);
@@ -245,7 +253,7 @@ describe.each(['raw', 'node'])('%s engine, broken backends', (engine) => {
 });
 
 describe.each(['raw', 'node'])('%s engine, headers and paths', (engine) => {
-  it('the backend sees no hop-by-hop request field: Upgrade without an upgrade, Proxy-*, Connection-listed ones', async () => {
+  it.skipIf(noRaw(engine))('the backend sees no hop-by-hop request field: Upgrade without an upgrade, Proxy-*, Connection-listed ones', async () => {
     const hp = await start(engine);
     const c = await exchange(hp.port, 'GET /hop HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n'
       + 'Proxy-Connection: keep-alive\r\nProxy-Authorization: Basic eDp5\r\nConnection: X-One , x-two\r\n'
@@ -257,17 +265,17 @@ describe.each(['raw', 'node'])('%s engine, headers and paths', (engine) => {
     await hp.stop();
   });
 
-  it('a bodiless request announcing trailers is served and the proxy lives on', async () => {
+  it.skipIf(noRaw(engine))('a bodiless request announcing trailers is served and the proxy lives on', async () => {
     const hp = await start(engine);
     // Node's http client throws on a Trailer field of a request it does not send chunked.
     const c = await exchange(hp.port, 'GET /trailer-announced HTTP/1.1\r\nHost: x\r\nTrailer: x-t\r\n\r\n', (t) => t.includes('"url":"/trailer-announced"'));
     expect(c.count(200)).toBe(1);
     expect((await fetch(`${hp.url}/next`)).status).toBe(200);
-    expect(hp.find('Proxy worker exited; restarting')).toBeUndefined();
+    expect(hp.find(PROXY_WORKER_EXITED)).toBeUndefined();
     await hp.stop();
   });
 
-  it('the client sees no hop-by-hop response field', async () => {
+  it.skipIf(noRaw(engine))('the client sees no hop-by-hop response field', async () => {
     const hp = await start(engine);
     const c = await exchange(hp.port, 'GET /hop-response HTTP/1.1\r\nHost: x\r\n\r\n', (t) => t.endsWith('\r\n\r\nok'));
     const head = c.text.slice(0, c.text.indexOf('\r\n\r\n')).toLowerCase();
@@ -278,7 +286,7 @@ describe.each(['raw', 'node'])('%s engine, headers and paths', (engine) => {
     await hp.stop();
   });
 
-  it('an h2c upgrade request is answered as plain HTTP/1.1 and the connection never becomes a tunnel', async () => {
+  it.skipIf(noRaw(engine))('an h2c upgrade request is answered as plain HTTP/1.1 and the connection never becomes a tunnel', async () => {
     const hp = await start(engine);
     const c = await RawClient.open(hp.port);
     c.send('GET /h2c HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n');
@@ -297,7 +305,7 @@ describe.each(['raw', 'node'])('%s engine, headers and paths', (engine) => {
     await hp.stop();
   });
 
-  it('/_hotproxy, /metrics, /status and /health on the public listener are the backend\'s', async () => {
+  it.skipIf(noRaw(engine))('/_hotproxy, /metrics, /status and /health on the public listener are the backend\'s', async () => {
     const hp = await start(engine);
     for (const path of ['/_hotproxy', '/_hotproxy/status', '/metrics', '/status', '/health', '/debug/vars']) {
       const res = await fetch(`${hp.url}${path}`);

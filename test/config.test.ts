@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NODE_APP, runCli, startHotproxy } from './helpers/hotproxy.js';
+import { LISTENING } from '../src/messages.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hotproxy-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -20,17 +21,17 @@ describe('config file and environment', () => {
 
   it('a config file gives the flags and the command; HOTPROXY_* overrides it; the command line overrides both', async () => {
     const fromFile = await startHotproxy(['--config', config], [], { noListen: true });
-    expect(fromFile.find('Listening')?.mode).toBe('tcp');
+    expect(fromFile.find(LISTENING)?.mode).toBe('tcp');
     expect(await fromFile.stop()).toBe(0);
 
     const env = { HOTPROXY_CONFIG: config, HOTPROXY_MODE: 'http', HOTPROXY_LISTEN: '127.0.0.1:0,127.0.0.1:0' };
     const fromEnv = await startHotproxy([], [], { noListen: true, env });
-    expect(fromEnv.find('Listening')?.mode).toBe('http');
-    expect(fromEnv.find('Listening')?.listen).toHaveLength(2);
+    expect(fromEnv.find(LISTENING)?.mode).toBe('http');
+    expect(fromEnv.find(LISTENING)?.listen).toHaveLength(2);
     expect(await fromEnv.stop()).toBe(0);
 
     const fromCli = await startHotproxy(['--mode', 'tcp', '--ready-delay', '50ms'], [], { noListen: true, env });
-    expect(fromCli.find('Listening')?.mode).toBe('tcp');
+    expect(fromCli.find(LISTENING)?.mode).toBe('tcp');
     expect(await fromCli.stop()).toBe(0);
   });
 

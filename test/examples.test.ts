@@ -10,6 +10,7 @@ import { expectNothingLeft, ROOT, startHotproxy, type Hotproxy } from './helpers
 import { Load } from './helpers/load.js';
 import { waitFor } from './helpers/wait.js';
 import { installed } from './helpers/host.js';
+import { DEPLOYED } from '../src/messages.js';
 
 interface Example { dir: string; args: string[]; command: string[] }
 
@@ -99,7 +100,7 @@ async function swapHttp(hp: Hotproxy): Promise<void> {
   await waitFor(() => load.result.ok > 20, 'load to start');
   for (let i = 0; i < 2; i++) {
     const outcome = await hp.reload();
-    expect(outcome.msg).toBe('Deployed');
+    expect(outcome.msg).toBe(DEPLOYED);
     // Once a request on a fresh connection reaches green, every new request routes there.
     await waitFor(async () => (await probe(hp.url)) === outcome.gen, `generation ${outcome.gen} to answer`);
     const ok = load.result.ok;
@@ -116,7 +117,7 @@ async function swapTcp(hp: Hotproxy): Promise<void> {
   await waitFor(() => load.ok > 20, 'load to start');
   for (let i = 0; i < 2; i++) {
     const outcome = await hp.reload();
-    expect(outcome.msg).toBe('Deployed');
+    expect(outcome.msg).toBe(DEPLOYED);
     const gen = outcome.gen as number;
     await waitFor(() => (load.byGen.get(gen) ?? 0) > 20, `load traffic on generation ${gen}`);
   }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { fixture, startHotproxy } from './helpers/hotproxy.js';
 import { Load } from './helpers/load.js';
 import { isAlive, waitFor } from './helpers/wait.js';
+import { BACKEND_EXITED, BACKEND_RESTARTED, BACKEND_RESTART_FAILED, BACKEND_STARTED, DEPLOY_FAILED } from '../src/messages.js';
 
 const app = ['node', fixture('node-app.js')];
 
@@ -16,7 +17,7 @@ describe('deploys that go wrong', () => {
       const load = new Load(hp.url, 10);
       await waitFor(() => load.result.ok > 20, 'load to start');
       const outcome = await hp.reload();
-      expect(outcome.msg).toMatch(/^Deploy failed/);
+      expect(outcome.msg).toBe(DEPLOY_FAILED);
       expect(outcome.level).toBe(50); // error
       expect(String(outcome.err)).toMatch(what === 'exits at start' ? /exited with code 4/ : /not healthy within 1500 ms: GET \/ answered 503/);
       const okBefore = load.result.ok;
@@ -25,8 +26,9 @@ describe('deploys that go wrong', () => {
       expect(result.failed).toBe(0);
       expect([...result.byPid.keys()]).toEqual([bluePid]);
       // The failed green is not left running.
-      const greenPid = hp.find('Backend started', (l) => l.gen === 2)?.backendPid as number;
-      await waitFor(() => !isAlive(greenPid), 'failed green to be stopped');
+      const greenPid = hp.find(BACKEND_STARTED, (l) => l.gen === 2)?.backendPid;
+      expect(greenPid).toEqual(expect.any(Number));
+      await waitFor(() => !isAlive(greenPid as number), 'failed green to be stopped');
       expect(await hp.stop()).toBe(0);
     });
   }
@@ -49,9 +51,9 @@ describe('crashes', () => {
     expect(res.status).toBe(200);
     const body = (await res.json()) as { pid: number };
     expect(body.pid).not.toBe(pid);
-    const restarted = await hp.waitForLog('Backend restarted');
+    const restarted = await hp.waitForLog(BACKEND_RESTARTED);
     expect(restarted.backendPid).toBe(body.pid);
-    expect(hp.find('Backend was killed by SIGKILL; restarting')?.restartInMs).toBe(100);
+    expect(hp.find(BACKEND_EXITED('was killed by SIGKILL'))?.restartInMs).toBe(100);
     await hp.stop();
   });
 
@@ -60,7 +62,7 @@ describe('crashes', () => {
     const hp = await startHotproxy(['--queue-timeout', '300ms'], app, { env: { APP_FAIL_FROM_GEN: '1', APP_FAIL_MODE: 'exit-on-restart' } });
     const [pid] = hp.activePids();
     process.kill(pid!, 'SIGKILL');
-    await hp.waitForLog('Backend restart failed');
+    await hp.waitForLog(BACKEND_RESTART_FAILED);
     const t0 = Date.now();
     const res = await fetch(hp.url);
     expect(res.status).toBe(503);

@@ -9,6 +9,7 @@ import { Backoff } from '../src/backoff.js';
 import { CLI, expectNothingLeft, fixture, NODE_APP, ROOT, runCli, startHotproxy, type Hotproxy } from './helpers/hotproxy.js';
 import { Load } from './helpers/load.js';
 import { isAlive, waitFor } from './helpers/wait.js';
+import { BACKEND_EXITED, BACKEND_RESTART_FAILED, BACKEND_SIGKILLED, BACKEND_STARTED, DEPLOYED, DEPLOY_FAILED, DRAINED, DRAINING, LISTENING, READY } from '../src/messages.js';
 
 const faulty = ['node', fixture('faulty-app.js')];
 const RUNUSER = '/usr/sbin/runuser';
@@ -32,7 +33,7 @@ describe('a green that exits during the deploy', () => {
     // It fails when green exits, not at --deploy-timeout (30 s).
     expect(ms).toBeGreaterThanOrEqual(1900);
     expect(ms).toBeLessThan(6000);
-    expect(hp.find('Deploy failed; the current generation keeps serving')?.level).toBe(50);
+    expect(hp.find(DEPLOY_FAILED)?.level).toBe(50);
     await expectBlueServesOn(hp, load, bluePid!);
   });
 
@@ -47,7 +48,7 @@ describe('a green that exits during the deploy', () => {
     const r = await runCli(['reload', '--runtime-dir', dir]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^hotproxy: reload failed: backend \d+ exited with code 6 after it was healthy\n$/);
-    expect(hp.find('Deployed', (l) => l.gen === 2)).toBeUndefined();
+    expect(hp.find(DEPLOYED, (l) => l.gen === 2)).toBeUndefined();
     const okBefore = load.result.ok;
     await waitFor(() => load.result.ok > okBefore + 50, 'blue to keep serving');
     const result = await load.stop();
@@ -66,7 +67,7 @@ describe('a green whose health flaps', () => {
     const load = new Load(hp.url, 10);
     await waitFor(() => load.result.ok > 20, 'load to start');
     const outcome = await hp.reload();
-    expect(outcome.msg).toBe('Deployed');
+    expect(outcome.msg).toBe(DEPLOYED);
     const [greenPid] = outcome.pids as number[];
     await waitFor(() => load.servedBy(greenPid!) > 20, 'traffic on green');
     const checks = backendLines(hp, greenPid!).filter((m) => m.startsWith('health check'));
@@ -84,9 +85,9 @@ describe('a green whose health flaps', () => {
     const load = new Load(hp.url, 10);
     await waitFor(() => load.result.ok > 20, 'load to start');
     const outcome = await hp.reload();
-    expect(outcome.msg).toMatch(/^Deploy failed/);
+    expect(outcome.msg).toBe(DEPLOY_FAILED);
     expect(String(outcome.err)).toMatch(/not healthy within 1500 ms: GET \/health answered 503/);
-    const greenPid = hp.find('Backend started', (l) => l.gen === 2)!.backendPid as number;
+    const greenPid = hp.find(BACKEND_STARTED, (l) => l.gen === 2)!.backendPid as number;
     expect(backendLines(hp, greenPid).filter((m) => m.startsWith('health check')).length).toBeGreaterThanOrEqual(5);
     expect(backendLines(hp, greenPid).filter((m) => m.startsWith('first request'))).toEqual([]);
     await expectBlueServesOn(hp, load, bluePid!);
@@ -105,7 +106,7 @@ describe('a blue killed by someone while it drains', () => {
     await waitFor(() => load.result.ok > 20, 'load to start');
     const outcome = await hp.reload();
     const [greenPid] = outcome.pids as number[];
-    await hp.waitForLog('Draining', (l) => l.gen === 1);
+    await hp.waitForLog(DRAINING, (l) => l.gen === 1);
     await waitFor(() => load.servedBy(greenPid!) > 20, 'traffic on green');
     const t0 = Date.now();
     process.kill(bluePid!, 'SIGKILL');
@@ -114,7 +115,7 @@ describe('a blue killed by someone while it drains', () => {
     expect(failed.map((a) => a.status)).toEqual([502, 502]);
     expect(Date.now() - t0).toBeLessThan(1000);
     // The drain ends then, without waiting for --drain-timeout (30 s).
-    await hp.waitForLog('Drained', (l) => l.gen === 1, 5_000);
+    await hp.waitForLog(DRAINED, (l) => l.gen === 1, 5_000);
     // The GETs had no response byte yet either: they are sent again, to green.
     const resent = await Promise.all(gets);
     expect(resent.map((a) => [a.status, JSON.parse(a.body).pid])).toEqual([[200, greenPid], [200, greenPid]]);
@@ -124,7 +125,7 @@ describe('a blue killed by someone while it drains', () => {
     expect(result.errors).toEqual([]);
     expect(result.failed).toBe(0);
     expect(isAlive(greenPid!)).toBe(true);
-    expect(hp.find('Backend was killed by SIGKILL; restarting')).toBeUndefined(); // a draining blue is not restarted
+    expect(hp.find(BACKEND_EXITED('was killed by SIGKILL'))).toBeUndefined(); // a draining blue is not restarted
     await hp.stop();
   });
 });
@@ -149,7 +150,7 @@ describe('a crash loop of the active generation', () => {
     await waitFor(() => failedRestarts(hp).length >= 5, 'five failed restarts');
     const cpuShare = (cpuMs(hp.pid) - cpu0) / (Date.now() - t0);
     expect(cpuShare).toBeLessThan(0.1);
-    const first = hp.find('Backend was killed by SIGKILL; restarting')!;
+    const first = hp.find(BACKEND_EXITED('was killed by SIGKILL'))!;
     const delays = [first.restartInMs, ...failedRestarts(hp).map((l) => l.restartInMs)];
     expect(delays.slice(0, 6)).toEqual([100, 200, 400, 800, 1600, 3200]);
     for (const l of [first, ...failedRestarts(hp)]) expect(l.maxDelayMs).toBe(10_000);
@@ -158,7 +159,7 @@ describe('a crash loop of the active generation', () => {
     expect(attempts).toEqual(attempts.map((_, i) => i + 1));
     expect(String(failedRestarts(hp)[0]!.err)).toMatch(/exited with code 5 before it was healthy/);
     // Started backends: the first one, one per failed attempt, perhaps one attempt under way.
-    const started = hp.logs.filter((l) => l.msg === 'Backend started').length - 1 - failedRestarts(hp).length;
+    const started = hp.logs.filter((l) => l.msg === BACKEND_STARTED).length - 1 - failedRestarts(hp).length;
     expect([0, 1]).toContain(started);
     await hp.stop();
     console.log(`crash loop: master CPU ${(cpuShare * 100).toFixed(1)}% of one core; delays ${delays.join(', ')} ms`);
@@ -175,18 +176,18 @@ describe('a backend that ignores SIGTERM', () => {
     const hp = await startHotproxy(['--drain-timeout', '1s'], NODE_APP, { env: { APP_MODE: 'ignore-sigterm' } });
     const [bluePid] = hp.activePids();
     const outcome = await hp.reload();
-    expect(outcome.msg).toBe('Deployed');
-    const killed = await hp.waitForLog('Backend did not exit within 1000 ms of SIGTERM; sent SIGKILL', (l) => l.backendPid === bluePid);
+    expect(outcome.msg).toBe(DEPLOYED);
+    const killed = await hp.waitForLog(BACKEND_SIGKILLED(1000), (l) => l.backendPid === bluePid);
     expect(killed.level).toBe(40);
     await waitFor(() => !isAlive(bluePid!), 'blue to be gone', 1000);
     // SIGTERM went out when the (empty) drain ended; SIGKILL a drain timeout later.
-    const draining = hp.find('Draining', (l) => l.gen === 1)!;
+    const draining = hp.find(DRAINING, (l) => l.gen === 1)!;
     const after = (killed.time as number) - (draining.time as number);
     expect(after).toBeGreaterThanOrEqual(950);
     expect(after).toBeLessThan(2500);
     // hotproxy stop ends the same way for green.
     expect(await hp.stop()).toBe(0);
-    expect(hp.find('Backend did not exit within 1000 ms of SIGTERM; sent SIGKILL', (l) => l.gen === 2)).toBeDefined();
+    expect(hp.find(BACKEND_SIGKILLED(1000), (l) => l.gen === 2)).toBeDefined();
     await expectNothingLeft(hp);
   });
 });
@@ -210,7 +211,7 @@ describe('a backend that forks children of its own', () => {
       expect(blue.every(isAlive)).toBe(true);
       await hp.reload();
       const green = await grandchildren(2);
-      await hp.waitForLog('Drained', (l) => l.gen === 1);
+      await hp.waitForLog(DRAINED, (l) => l.gen === 1);
       expect(blue.filter(isAlive)).toEqual([]);
       expect(green.every(isAlive)).toBe(true);
       expect(await hp.stop()).toBe(0);
@@ -233,7 +234,7 @@ describe('a runtime directory that cannot be used', () => {
     expect(r.stderr).toMatch(/^hotproxy: [^\n]+\n$/);
     expect(r.stderr).toMatch(pattern);
     // Refused before anything started: no proxy worker, no backend.
-    if (!lateFailure) expect(r.stdout).not.toMatch(/Listening|Backend started/);
+    if (!lateFailure) for (const msg of [LISTENING, BACKEND_STARTED]) expect(r.stdout).not.toContain(msg);
     return r;
   }
 
@@ -285,7 +286,7 @@ describe('private backend sockets', () => {
   it('cannot be connected to by another local user', async ({ skip }) => {
     if (!canRunAsNobody) skip('needs root and runuser');
     const hp = await startHotproxy(['--runtime-dir', dir]);
-    const runtimeDir = dirname(hp.find('Ready')!.control as string);
+    const runtimeDir = dirname(hp.find(READY)!.control as string);
     const sock = join(runtimeDir, readdirSync(runtimeDir).find((f) => f.startsWith('gen1-') && f.endsWith('.sock'))!);
     const probe = `require('net').connect(${JSON.stringify(sock)}).on('connect', () => { console.log('connected'); process.exit(0); }).on('error', (e) => { console.log(e.code); process.exit(3); })`;
     // The owner can (it is the live socket), another user cannot even reach it.
@@ -310,8 +311,9 @@ async function expectBlueServesOn(hp: Hotproxy, load: Load, bluePid: number): Pr
   expect(result.errors).toEqual([]);
   expect(result.failed).toBe(0);
   expect([...result.byPid.keys()]).toEqual([bluePid]);
-  const greenPid = hp.find('Backend started', (l) => l.gen === 2)?.backendPid as number;
-  await waitFor(() => !isAlive(greenPid), 'failed green to be stopped');
+  const greenPid = hp.find(BACKEND_STARTED, (l) => l.gen === 2)?.backendPid;
+  expect(greenPid).toEqual(expect.any(Number));
+  await waitFor(() => !isAlive(greenPid as number), 'failed green to be stopped');
   expect(await hp.stop()).toBe(0);
   await expectNothingLeft(hp);
 }
@@ -322,7 +324,7 @@ function backendLines(hp: Hotproxy, pid: number): string[] {
 }
 
 function failedRestarts(hp: Hotproxy): Array<Record<string, unknown>> {
-  return hp.logs.filter((l) => l.msg === 'Backend restart failed');
+  return hp.logs.filter((l) => l.msg === BACKEND_RESTART_FAILED);
 }
 
 /** utime + stime of one process, in ms. */

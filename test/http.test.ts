@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { startHotproxy } from './helpers/hotproxy.js';
 import { waitFor } from './helpers/wait.js';
 import { openWebSocket } from './helpers/websocket.js';
+import { DRAIN_DEADLINE } from '../src/messages.js';
 
 describe('http mode', () => {
   it('adds X-Forwarded-* and drops hop-by-hop and spoofed forwarding headers', async () => {
@@ -72,7 +73,7 @@ describe('http mode', () => {
     expect(messages[1]).toBe(`${bluePid}:two`);
     // At the drain deadline the connection is cut, and the old generation stops.
     const closed = new Promise((resolve) => ws.once('close', resolve));
-    await hp.waitForLog('Drain deadline passed; open requests were cut', (l) => l.gen === 1);
+    await hp.waitForLog(DRAIN_DEADLINE, (l) => l.gen === 1);
     await closed;
     await hp.stop();
   });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { expectNothingLeft, fixture, startHotproxy } from './helpers/hotproxy.js';
 import { Load } from './helpers/load.js';
 import { waitFor } from './helpers/wait.js';
+import { BACKEND_STARTED, DEPLOYED, PROXY_WORKER_EXITED, PROXY_WORKER_READY } from '../src/messages.js';
 
 describe('stopping', () => {
   it('SIGTERM under load lets in-flight requests finish, stops everything and exits 0', async () => {
@@ -32,7 +33,7 @@ describe('stopping', () => {
   it('SIGTERM during a deploy stops green and blue and exits 0', async () => {
     const hp = await startHotproxy([], ['node', fixture('node-app.js')], { env: { APP_START_DELAY_MS: '300' } });
     hp.signal('SIGHUP');
-    await hp.waitForLog('Backend started', (l) => l.gen === 2);
+    await hp.waitForLog(BACKEND_STARTED, (l) => l.gen === 2);
     hp.signal('SIGTERM');
     expect(await hp.exited).toBe(0);
     await expectNothingLeft(hp);
@@ -48,12 +49,12 @@ describe('stopping', () => {
 
   it('a new proxy worker replaces one that crashed, without refusing connections', async () => {
     const hp = await startHotproxy([]);
-    const worker = hp.find('Proxy worker ready')!.workerPid as number;
+    const worker = hp.find(PROXY_WORKER_READY)!.workerPid as number;
     process.kill(worker, 'SIGKILL');
     // The listener stays open in the master: connections queue until the new worker accepts.
     const res = await fetch(hp.url);
     expect(res.status).toBe(200);
-    await waitFor(() => hp.logs.filter((l) => l.msg === 'Proxy worker ready').length === 2, 'replacement worker');
+    await waitFor(() => hp.logs.filter((l) => l.msg === PROXY_WORKER_READY).length === 2, 'replacement worker');
     await hp.stop();
   });
 });
@@ -66,8 +67,8 @@ describe('signals to the process group', () => {
     const before = hp.logs.length;
     // What a terminal hang-up or `kill -HUP -- -PGID` does: every process of the group gets it.
     process.kill(-hp.pid, 'SIGHUP');
-    await waitFor(() => hp.logs.slice(before).find((l) => l.msg === 'Deployed'), 'deploy');
-    expect(hp.logs.find((l) => l.msg === 'Proxy worker exited; restarting')).toBeUndefined();
+    await waitFor(() => hp.logs.slice(before).find((l) => l.msg === DEPLOYED), 'deploy');
+    expect(hp.logs.find((l) => l.msg === PROXY_WORKER_EXITED)).toBeUndefined();
     const result = await load.stop();
     expect(result.failed).toBe(0);
     await hp.stop();

@@ -4,8 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { runCli, startHotproxy, type Hotproxy } from './helpers/hotproxy.js';
 import { Load } from './helpers/load.js';
 import { waitFor } from './helpers/wait.js';
+import { BACKEND_RESTART_FAILED, DEPLOYED, READY, UPGRADED } from '../src/messages.js';
 
-const adminUrl = (hp: Hotproxy): string => `http://${hp.find('Ready')!.metrics as string}`;
+const adminUrl = (hp: Hotproxy): string => `http://${hp.find(READY)!.metrics as string}`;
 
 async function scrape(hp: Hotproxy): Promise<Map<string, number>> {
   const res = await fetch(`${adminUrl(hp)}/metrics`);
@@ -32,7 +33,7 @@ describe('metrics', () => {
     const scraper = (async () => {
       while (scraping) { await scrape(hp); scrapes++; }
     })();
-    expect((await hp.reload()).msg).toBe('Deployed');
+    expect((await hp.reload()).msg).toBe(DEPLOYED);
     await waitFor(() => (load.result.byGen.get(2) ?? 0) > 50, 'traffic on generation 2');
     const result = await load.stop();
     scraping = false;
@@ -60,7 +61,7 @@ describe('metrics', () => {
     for (let i = 0; i < 20; i++) expect((await fetch(hp.url)).status).toBe(200);
     const before = await scrape(hp);
     expect(requests(before, 1)).toBe(20);
-    expect((await hp.upgrade()).msg).toBe('Upgraded');
+    expect((await hp.upgrade()).msg).toBe(UPGRADED);
     for (let i = 0; i < 5; i++) expect((await fetch(hp.url)).status).toBe(200);
     const after = await scrape(hp);
     expect(requests(after, 1)).toBe(25);
@@ -72,7 +73,7 @@ describe('metrics', () => {
     // Generation 1 starts fine; every restart of it exits at once.
     const hp = await startHotproxy(['--metrics', '127.0.0.1:0', '--queue-timeout', '200ms'], undefined, { env: { APP_FAIL_FROM_GEN: '1', APP_FAIL_MODE: 'exit-on-restart' } });
     process.kill(hp.activePids()[0]!, 'SIGKILL');
-    await hp.waitForLog('Backend restart failed');
+    await hp.waitForLog(BACKEND_RESTART_FAILED);
     expect((await fetch(hp.url)).status).toBe(503);
     const m = await scrape(hp);
     expect(m.get('hotproxy_backend_restarts_total')).toBeGreaterThanOrEqual(1);

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { fixture, runCli, startHotproxy } from './helpers/hotproxy.js';
 import { waitFor } from './helpers/wait.js';
 import { freePort, installed } from './helpers/host.js';
+import { DEPLOYED, LISTENING, READY, SYSTEMD_SOCKETS_UNUSED } from '../src/messages.js';
 
 const ACTIVATE = installed('systemd-socket-activate');
 const NOTIFY = installed('systemd-notify') && installed('python3');
@@ -49,14 +50,14 @@ describe.skipIf(!ACTIVATE)('systemd socket activation', () => {
     // socket's queue until a proxy worker accepts it.
     const first = await get({ socketPath: sock }, '/env');
     expect(first.status).toBe(200);
-    const ready = await hp.waitForLog('Ready');
+    const ready = await hp.waitForLog(READY);
     expect(ready.listen).toEqual([sock]);
-    expect(hp.find('Listening')?.fromSystemd).toEqual([`${sock} (fd 3, web)`]);
+    expect(hp.find(LISTENING)?.fromSystemd).toEqual([`${sock} (fd 3, web)`]);
     const env = (JSON.parse(first.body) as { env: Record<string, string | undefined> }).env;
     expect(env.LISTEN_FDNAMES).toBe('hotproxy');
     expect(env.LISTEN_FDS).toBe('1');
 
-    expect((await hp.reload()).msg).toBe('Deployed');
+    expect((await hp.reload()).msg).toBe(DEPLOYED);
     expect((await get({ socketPath: sock })).status).toBe(200);
     expect(await hp.stop()).toBe(0);
   });
@@ -70,9 +71,9 @@ describe.skipIf(!ACTIVATE)('systemd socket activation', () => {
     });
     await waitFor(() => named.stderr.includes('as 4.'), 'systemd-socket-activate to listen');
     expect((await get({ port: a })).status).toBe(200);
-    await named.waitForLog('Ready');
-    expect(named.find('Listening')?.listen).toEqual([`127.0.0.1:${a}`]);
-    expect(named.find('Sockets passed by systemd that no --listen names are closed')).toBeTruthy();
+    await named.waitForLog(READY);
+    expect(named.find(LISTENING)?.listen).toEqual([`127.0.0.1:${a}`]);
+    expect(named.find(SYSTEMD_SOCKETS_UNUSED)).toBeTruthy();
     expect(await named.stop()).toBe(0);
 
     const [c, d] = [await freePort(), await freePort()];
@@ -81,9 +82,9 @@ describe.skipIf(!ACTIVATE)('systemd socket activation', () => {
     });
     await waitFor(() => all.stderr.includes('as 4.'), 'systemd-socket-activate to listen');
     expect((await get({ port: c })).status).toBe(200);
-    await all.waitForLog('Ready');
+    await all.waitForLog(READY);
     expect((await get({ port: d })).status).toBe(200);
-    expect(all.find('Listening')?.listen).toEqual([`127.0.0.1:${c}`, `127.0.0.1:${d}`]);
+    expect(all.find(LISTENING)?.listen).toEqual([`127.0.0.1:${c}`, `127.0.0.1:${d}`]);
     expect(await all.stop()).toBe(0);
   });
 });
@@ -118,7 +119,7 @@ describe.skipIf(!NOTIFY)('sd_notify', () => {
     const env = JSON.parse((await get({ port: hp.port }, '/env')).body) as { env: Record<string, string | undefined> };
     expect(env.env.NOTIFY_SOCKET).toBeUndefined();
 
-    expect((await hp.reload()).msg).toBe('Deployed');
+    expect((await hp.reload()).msg).toBe(DEPLOYED);
     await waitFor(() => messages.some((m) => m.includes('serving generation 2')), 'READY=1 after the deploy');
     const reloading = messages.findIndex((m) => m.includes('RELOADING=1'));
     expect(reloading).toBeGreaterThan(0);

@@ -4,6 +4,7 @@ import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { fixture, startHotproxy } from './helpers/hotproxy.js';
 import { waitFor } from './helpers/wait.js';
+import { DEPLOYED, DRAINED, DRAIN_DEADLINE } from '../src/messages.js';
 
 function lineClient(port: number): { send(line: string): Promise<string>; end(): void; socket: net.Socket } {
   const socket = net.connect(port, '127.0.0.1');
@@ -35,14 +36,15 @@ describe('tcp mode', () => {
     const a = lineClient(hp.port);
     expect(await a.send('hello')).toBe(`${bluePid}:hello`);
     const outcome = await hp.reload();
+    expect(outcome.msg).toBe(DEPLOYED);
     const [greenPid] = outcome.pids as number[];
     expect(await a.send('still here')).toBe(`${bluePid}:still here`);
     const b = lineClient(hp.port);
     expect(await b.send('new')).toBe(`${greenPid}:new`);
     // Blue drains as soon as its last connection closes.
     a.end();
-    await hp.waitForLog('Drained', (l) => l.gen === 1);
-    expect(hp.find('Drain deadline passed')).toBeUndefined();
+    await hp.waitForLog(DRAINED, (l) => l.gen === 1);
+    expect(hp.find(DRAIN_DEADLINE)).toBeUndefined();
     b.end();
     expect(await hp.stop()).toBe(0);
   });
@@ -84,10 +86,10 @@ describe('tcp mode', () => {
     gone.write(`send ${1024 * MiB}\n`);
     await waitFor(() => got > 0, 'the download to start');
     gone.resetAndDestroy();
-    expect((await hp.reload()).msg).toBe('Deployed');
+    expect((await hp.reload()).msg).toBe(DEPLOYED);
     // Both tunnels were released: nothing is left to wait for, long before the deadline.
-    await hp.waitForLog('Drained', (l) => l.gen === 1, 10_000);
-    expect(hp.find('Drain deadline passed')).toBeUndefined();
+    await hp.waitForLog(DRAINED, (l) => l.gen === 1, 10_000);
+    expect(hp.find(DRAIN_DEADLINE)).toBeUndefined();
     expect(await hp.stop()).toBe(0);
   });
 });

@@ -6,6 +6,7 @@ import { fixture, startHotproxy } from './helpers/hotproxy.js';
 import { Load } from './helpers/load.js';
 import { waitFor } from './helpers/wait.js';
 import { installed } from './helpers/host.js';
+import { DEPLOYED } from '../src/messages.js';
 
 
 const dir = fixture('third-party');
@@ -26,7 +27,7 @@ describe('third-party servers, unmodified', () => {
       await waitFor(() => load.result.ok > 20, 'load to start');
       for (let i = 0; i < 5; i++) {
         const outcome = await hp.reload();
-        expect(outcome.msg).toBe('Deployed');
+        expect(outcome.msg).toBe(DEPLOYED);
         await waitFor(() => (load.result.byGen.get(outcome.gen as number) ?? 0) > 5, `traffic on generation ${outcome.gen}`);
       }
       const result = await load.stop();

@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import type { BackendKind } from '../options.js';
 import type { Reaper } from './reaper.js';
 import { openPrivateSocket } from './socket.js';
+import { BACKEND_SIGKILLED } from '../messages.js';
 
 export interface ExitInfo {
   code: number | null;
@@ -110,7 +111,7 @@ export class Instance {
     let timer: NodeJS.Timeout | undefined;
     const killed = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
-        this.log.warn({ timeoutMs }, `Backend did not exit within ${timeoutMs} ms of SIGTERM; sent SIGKILL`);
+        this.log.warn({ timeoutMs }, BACKEND_SIGKILLED(timeoutMs));
         this.signal('SIGKILL');
         resolve();
       }, timeoutMs);

@@ -27,7 +27,7 @@ const FALLBACK: Record<Internal, string> = {
 };
 
 /** Logged once per worker for each internal it goes without (tests look for it). */
-export const NODE_INTERNAL_MISSING = 'Node internal missing; using a fallback';
+export { NODE_INTERNAL_MISSING } from '../messages.js';
 
 /** The variable that makes the probe report internals missing. */
 export const OFF_VARIABLE = 'HOTPROXY_INTERNALS_OFF';

@@ -7,6 +7,7 @@ import { describe } from '../errors.js';
 import type { Logger } from '../log.js';
 import { Generation, type GenerationContext } from './generation.js';
 import type { ProxyWorkers } from './proxy-workers.js';
+import { DEPLOYED, DEPLOYING, DEPLOY_FAILED, DEPLOY_FAILED_NOTHING_SERVING, DRAINED, DRAINING, DRAIN_DEADLINE } from '../messages.js';
 
 export type DeployResult =
   | { ok: true; gen: number; pids: number[]; ms: number }
@@ -52,13 +53,13 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
     const log = this.log.child({ gen: green.id });
     const t0 = Date.now();
     this.green = green;
-    log.info('Deploying');
+    log.info(DEPLOYING);
     try {
       // 1. start green, 2. wait until it is healthy
       await green.start(options.deployTimeoutMs);
     } catch (err) {
       const error = describe(err);
-      log.error({ err: error }, this.active ? 'Deploy failed; the current generation keeps serving' : 'Deploy failed; no generation is serving');
+      log.error({ err: error }, this.active ? DEPLOY_FAILED : DEPLOY_FAILED_NOTHING_SERVING);
       await green.fail(Math.min(options.drainTimeoutMs, 5_000));
       return { ok: false, gen: green.id, error };
     } finally {
@@ -76,7 +77,7 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
     green.on('restarted', () => this.emit('restarted'));
     await this.publish(green);
     const ms = Date.now() - t0;
-    log.info({ pids: green.pids, ms, previous: blue?.id }, 'Deployed');
+    log.info({ pids: green.pids, ms, previous: blue?.id }, DEPLOYED);
     // 4. drain blue; the next deploy need not wait for it
     if (blue) void this.drain(blue);
     return { ok: true, gen: green.id, pids: green.pids, ms };
@@ -93,12 +94,12 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
     const log = this.log.child({ gen: blue.id });
     this.draining.add(blue);
     blue.drain();
-    log.info({ pids: blue.pids }, 'Draining');
+    log.info({ pids: blue.pids }, DRAINING);
     const clean = await this.workers.drain(blue.id, drainTimeoutMs);
-    if (!clean) log.warn({ timeoutMs: drainTimeoutMs }, 'Drain deadline passed; open requests were cut');
+    if (!clean) log.warn({ timeoutMs: drainTimeoutMs }, DRAIN_DEADLINE);
     await blue.stop(drainTimeoutMs);
     this.draining.delete(blue);
-    log.info({ pids: blue.pids }, 'Drained');
+    log.info({ pids: blue.pids }, DRAINED);
     this.emit('change');
   }
 

@@ -12,6 +12,7 @@ import type { Target } from '../ipc.js';
 import type { Logger } from '../log.js';
 import type { Options } from '../options.js';
 import { StateMachine, type Moves } from '../state.js';
+import { BACKEND_EXITED, BACKEND_RESTARTED, BACKEND_RESTART_FAILED, BACKEND_STARTED } from '../messages.js';
 
 export type GenerationState = 'starting' | 'active' | 'draining' | 'stopped' | 'failed';
 
@@ -123,7 +124,7 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
       command: options.command, kind: options.backend, runtimeDir, log, reaper: this.ctx.reaper,
     });
     slot.instance = inst;
-    this.log.info({ backendPid: inst.pid, instance: slot.index }, 'Backend started');
+    this.log.info({ backendPid: inst.pid, instance: slot.index }, BACKEND_STARTED);
     return inst;
   }
 
@@ -132,7 +133,7 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
     slot.healthy = false;
     this.emit('targets');
     const delay = slot.backoff.take();
-    this.log.error({ backendPid: inst.pid, instance: slot.index, restartInMs: delay, maxDelayMs: slot.backoff.max }, `Backend ${describeExit(inst.exitInfo!)}; restarting`);
+    this.log.error({ backendPid: inst.pid, instance: slot.index, restartInMs: delay, maxDelayMs: slot.backoff.max }, BACKEND_EXITED(describeExit(inst.exitInfo!)));
     slot.timer = setTimeout(() => void this.restart(slot), delay);
   }
 
@@ -149,7 +150,7 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
       if (inst && !inst.exitInfo) await inst.stop(1_000);
       const delay = slot.backoff.take();
       // One line per attempt, with the delay, so a crash loop reads as one in the log.
-      this.log.error({ instance: slot.index, attempt: slot.attempt - 1, restartInMs: delay, maxDelayMs: slot.backoff.max, err: describe(err) }, 'Backend restart failed');
+      this.log.error({ instance: slot.index, attempt: slot.attempt - 1, restartInMs: delay, maxDelayMs: slot.backoff.max, err: describe(err) }, BACKEND_RESTART_FAILED);
       slot.timer = setTimeout(() => void this.restart(slot), delay);
       return;
     }
@@ -158,7 +159,7 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
     slot.backoff.up();
     const started = inst;
     void started.exited.then(() => this.onExit(slot, started));
-    this.log.info({ backendPid: inst.pid, instance: slot.index }, 'Backend restarted');
+    this.log.info({ backendPid: inst.pid, instance: slot.index }, BACKEND_RESTARTED);
     this.emit('targets');
   }
 

@@ -23,6 +23,7 @@ import { MasterMetrics } from '../metrics/metrics.js';
 import { ProxyWorkers, type UpgradeResult } from './proxy-workers.js';
 import { createRuntimeDir, removeRuntimeDir } from './runtime-dir.js';
 import { StateMachine, type Moves } from '../state.js';
+import { LISTENING, READY, SYSTEMD_SOCKETS_UNUSED, UPGRADED, UPGRADE_FAILED, UPGRADING } from '../messages.js';
 
 export type MasterState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -77,7 +78,7 @@ export class Master {
       this.runtimeDir = createRuntimeDir(o.runtimeDir);
       const bound = await bindListeners(o.listen, inherited);
       this.listeners = bound.listeners;
-      if (bound.unused.length) this.log.warn({ sockets: bound.unused }, 'Sockets passed by systemd that no --listen names are closed');
+      if (bound.unused.length) this.log.warn({ sockets: bound.unused }, SYSTEMD_SOCKETS_UNUSED);
       await this.openControl(this.runtimeDir);
       if (o.metrics) await this.openAdmin(o.metrics);
       this.workers = new ProxyWorkers({
@@ -89,7 +90,7 @@ export class Master {
       });
       await this.workers.start();
       const fromSystemd = this.listeners.filter((l) => l.fdName !== undefined).map((l) => `${formatAddress(l.address)} (fd ${l.fd}, ${l.fdName})`);
-      this.log.info({ listen: this.addresses.map(formatAddress), mode: o.mode, workers: this.workers.pids, ...(fromSystemd.length ? { fromSystemd } : {}) }, 'Listening');
+      this.log.info({ listen: this.addresses.map(formatAddress), mode: o.mode, workers: this.workers.pids, ...(fromSystemd.length ? { fromSystemd } : {}) }, LISTENING);
       this.reaper = new Reaper();
       this.deployer = new Deployer({
         options: o, runtimeDir: this.runtimeDir, log: this.rootLog, reaper: this.reaper,
@@ -107,7 +108,7 @@ export class Master {
       if (o.pidFile) writeAtomic(o.pidFile, `${process.pid}\n`);
       this.machine.to('running');
       const metrics = this.admin ? formatAddress(this.admin.address) : undefined;
-      this.log.info({ gen: first.gen, pids: first.pids, listen: this.addresses.map(formatAddress), control: this.control?.path, metrics }, 'Ready');
+      this.log.info({ gen: first.gen, pids: first.pids, listen: this.addresses.map(formatAddress), control: this.control?.path, metrics }, READY);
       void this.notifier?.ready(`serving generation ${first.gen}`);
     } catch (err) {
       await this.stop();
@@ -144,11 +145,11 @@ export class Master {
     const workers = this.workers!;
     await this.deployer!.settled();
     const before = workers.pids;
-    this.log.info({ workers: before }, 'Upgrading');
+    this.log.info({ workers: before }, UPGRADING);
     const r = await workers.upgrade(this.options.upgradeTimeoutMs, this.options.drainTimeoutMs);
     this.metrics?.upgraded(r.ok);
-    if (r.ok) this.log.info({ workers: r.pids, previous: before, ms: r.ms }, 'Upgraded');
-    else this.log.error({ err: r.error }, 'Upgrade failed; the current proxy workers keep serving');
+    if (r.ok) this.log.info({ workers: r.pids, previous: before, ms: r.ms }, UPGRADED);
+    else this.log.error({ err: r.error }, UPGRADE_FAILED);
     return r;
   }
 

@@ -8,6 +8,7 @@ import type { Metrics } from '../metrics/traffic.js';
 import type { FromWorker, Route, Target, ToWorker, WorkerConfig, WorkerStats } from '../ipc.js';
 import type { Logger } from '../log.js';
 import { closeHandle, sendHandle } from '../internals/index.js';
+import { PROXY_WORKER_EXITED, PROXY_WORKER_READY } from '../messages.js';
 
 const WORKER_PATH = fileURLToPath(new URL('../proxy/worker.js', import.meta.url));
 const READY_TIMEOUT_MS = 10_000;
@@ -121,7 +122,7 @@ export class ProxyWorkers {
     this.workers[index] = w;
     if ((await ready) !== undefined) return false;
     this.backoffs[index]!.up();
-    this.log.info({ worker: index, workerPid: w.child.pid }, 'Proxy worker ready');
+    this.log.info({ worker: index, workerPid: w.child.pid }, PROXY_WORKER_READY);
     return true;
   }
 
@@ -145,7 +146,7 @@ export class ProxyWorkers {
     this.workers = fresh.map((f) => f.w);
     for (const [i, f] of fresh.entries()) {
       this.backoffs[i]!.up();
-      this.log.info({ worker: i, workerPid: f.w.child.pid }, 'Proxy worker ready');
+      this.log.info({ worker: i, workerPid: f.w.child.pid }, PROXY_WORKER_READY);
     }
     for (const w of old) {
       this.retiring.add(w);
@@ -172,7 +173,7 @@ export class ProxyWorkers {
     if (this.stopping || this.workers[w.index] !== w) return;
     this.workers[w.index] = undefined;
     const delay = this.backoffs[w.index]!.take();
-    this.log.error({ worker: w.index, workerPid: w.child.pid, code: w.child.exitCode, signal: w.child.signalCode, restartInMs: delay }, 'Proxy worker exited; restarting');
+    this.log.error({ worker: w.index, workerPid: w.child.pid, code: w.child.exitCode, signal: w.child.signalCode, restartInMs: delay }, PROXY_WORKER_EXITED);
     setTimeout(() => { if (!this.stopping) void this.spawn(w.index); }, delay);
   }
 

@@ -3,6 +3,7 @@
 import { describe } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Master } from './master.js';
+import { UPGRADE_ERROR } from '../messages.js';
 
 export function handleSignals(master: Master, log: Logger, onStopped: (code: number) => void): () => void {
   const l = log.child({ component: 'master' });
@@ -13,7 +14,7 @@ export function handleSignals(master: Master, log: Logger, onStopped: (code: num
   };
   const usr2 = (): void => {
     l.info({ signal: 'SIGUSR2' }, 'Upgrade requested');
-    master.upgrade().catch((err) => l.error({ err: describe(err) }, 'Upgrade failed'));
+    master.upgrade().catch((err) => l.error({ err: describe(err) }, UPGRADE_ERROR));
   };
   const term = (signal: NodeJS.Signals): void => {
     if (stopping) {

@@ -3,6 +3,7 @@ import { expect } from 'vitest';
 import type { Hotproxy } from './hotproxy.js';
 import { Load } from './load.js';
 import { waitFor } from './wait.js';
+import { DEPLOYED } from '../../src/messages.js';
 
 /** `swaps` HUPs under 10 no-retry connections; each new generation serves `perGen` requests first. */
 export async function swapsWithoutFailures(hp: Hotproxy, swaps: number, perGen = 10): Promise<void> {
@@ -10,7 +11,7 @@ export async function swapsWithoutFailures(hp: Hotproxy, swaps: number, perGen =
   await waitFor(() => load.result.ok > 20, 'load to start');
   for (let i = 0; i < swaps; i++) {
     const outcome = await hp.reload();
-    expect(outcome.msg).toBe('Deployed');
+    expect(outcome.msg).toBe(DEPLOYED);
     const pid = (outcome.pids as number[])[0]!;
     await waitFor(() => load.servedBy(pid) > perGen, 'traffic on the new generation');
   }

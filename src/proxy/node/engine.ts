@@ -18,6 +18,7 @@ import { bodyFor, isRefused, isRetryable, MAX_ATTEMPTS, statusFor } from '../fai
 import { Tunnels } from '../tunnels.js';
 import { waitUntil } from '../wait-until.js';
 import { openUpgradeTunnel } from '../upgrade-tunnel.js';
+import { CONNECTIONS_HANDED_OVER } from '../../messages.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** On stop, how long keep-alive clients get to see a `Connection: close` before idle ones are closed. */
@@ -198,7 +199,7 @@ export class HttpEngine implements Engine {
     for (const s of this.servers) net.Server.prototype.close.call(s);
     const deadline = Date.now() + timeoutMs;
     const left = await this.handover.retire(handOff, timeoutMs);
-    this.log.info({ handedOver: this.handover.handed, left }, 'Connections handed over');
+    this.log.info({ handedOver: this.handover.handed, left }, CONNECTIONS_HANDED_OVER);
     // What could not move (tunnels, requests still running) finishes here or is cut.
     await waitUntil(() => this.handover.size === 0 && this.inflight.total() === 0, Math.max(0, deadline - Date.now()));
     await this.stop(0);

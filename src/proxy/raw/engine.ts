@@ -18,6 +18,7 @@ import { waitUntil } from '../wait-until.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openUpgradeTunnel } from '../upgrade-tunnel.js';
 import { freezeReads, has, socketFromHandle } from '../../internals/index.js';
+import { CONNECTIONS_HANDED_OVER } from '../../messages.js';
 
 /** On stop, how long keep-alive clients get to see a `Connection: close` before idle ones are closed. */
 const STOP_GRACE_MS = 1_000;
@@ -152,7 +153,7 @@ export class RawEngine implements Engine {
       await sleep(SWEEP_MS);
     }
     while (this.moving > 0 && Date.now() < deadline) await sleep(SWEEP_MS);
-    this.log.info({ handedOver: this.handed, left: this.conns.size + this.tunnels.size }, 'Connections handed over');
+    this.log.info({ handedOver: this.handed, left: this.conns.size + this.tunnels.size }, CONNECTIONS_HANDED_OVER);
     // What could not move (tunnels, requests still running) finishes here or is cut.
     await waitUntil(() => this.conns.size === 0 && this.tunnels.size === 0 && this.inflight.total() === 0, Math.max(0, deadline - Date.now()));
     await this.stop(0);

@@ -1,0 +1,44 @@
+// The log messages tests look for, in one place: the source logs these constants and the tests
+// import them, so a message cannot change under a test that waits for it or asserts that it
+// never appears. A message with a variable part is a function of that part and nothing else.
+// (test/unit/messages.test.ts: each is logged in src; tests name no message by its text.)
+
+// master/master.ts: start-up, the listeners, proxy upgrades (USR2). Upgrading … Upgraded.
+export const SYSTEMD_SOCKETS_UNUSED = 'Sockets passed by systemd that no --listen names are closed';
+export const LISTENING = 'Listening';
+export const READY = 'Ready';
+export const UPGRADING = 'Upgrading';
+export const UPGRADED = 'Upgraded';
+export const UPGRADE_FAILED = 'Upgrade failed; the current proxy workers keep serving';
+
+// master/signals.ts: an upgrade that threw rather than failed (the master's line is UPGRADE_FAILED).
+export const UPGRADE_ERROR = 'Upgrade failed';
+
+// master/deployer.ts: one deploy (HUP) of a generation, then the drain of the one before. Deploying … Deployed, Draining … Drained.
+export const DEPLOYING = 'Deploying';
+export const DEPLOYED = 'Deployed';
+export const DEPLOY_FAILED = 'Deploy failed; the current generation keeps serving';
+export const DEPLOY_FAILED_NOTHING_SERVING = 'Deploy failed; no generation is serving';
+export const DRAINING = 'Draining';
+export const DRAIN_DEADLINE = 'Drain deadline passed; open requests were cut';
+export const DRAINED = 'Drained';
+
+// master/generation.ts: the backends of a generation, and restarts of the active one.
+export const BACKEND_STARTED = 'Backend started';
+/** `how` is describeExit()'s: 'was killed by SIGKILL', 'exited with code 5', … */
+export const BACKEND_EXITED = (how: string): string => `Backend ${how}; restarting`;
+export const BACKEND_RESTART_FAILED = 'Backend restart failed';
+export const BACKEND_RESTARTED = 'Backend restarted';
+
+// backend/instance.ts: a backend stopped the hard way.
+export const BACKEND_SIGKILLED = (timeoutMs: number): string => `Backend did not exit within ${timeoutMs} ms of SIGTERM; sent SIGKILL`;
+
+// master/proxy-workers.ts: the proxy worker processes, as the master sees them.
+export const PROXY_WORKER_READY = 'Proxy worker ready';
+export const PROXY_WORKER_EXITED = 'Proxy worker exited; restarting';
+
+// proxy/raw/engine.ts, proxy/node/engine.ts: a retiring worker moving its open connections to its successor.
+export const CONNECTIONS_HANDED_OVER = 'Connections handed over';
+
+// proxy/worker.ts: logged once per worker for each Node internal it goes without (src/internals).
+export const NODE_INTERNAL_MISSING = 'Node internal missing; using a fallback';

@@ -10,11 +10,14 @@ export interface LoadResult {
   /** Responses per backend pid. */
   byPid: Map<number, number>;
   byGen: Map<number, number>;
+  /** The slowest request, answered or failed, in ms. */
+  maxMs: number;
 }
 
 /** A keep-alive HTTP client that never retries and counts every request that does not come back 200. */
 export declare class Load {
-  constructor(url: string, connections?: number, path?: string);
+  /** `timeoutMs`: a request slower than this is given up on and counted as failed (0: never). */
+  constructor(url: string, connections?: number, path?: string, opts?: { timeoutMs?: number });
   readonly result: LoadResult;
   /** pid -> performance.now() of its first answer. */
   readonly firstSeen: Map<number, number>;

@@ -12,10 +12,13 @@ export class Load {
   #lanes;
   #agent;
   #url;
+  #timeoutMs;
 
-  constructor(url, connections = 20, path = '/') {
+  /** `timeoutMs`: a client that gives up, as real ones do: a request slower than this failed. */
+  constructor(url, connections = 20, path = '/', { timeoutMs = 0 } = {}) {
     this.#url = `${url}${path}`;
-    this.result = { ok: 0, failed: 0, failedOnReused: 0, errors: [], errorCounts: new Map(), byPid: new Map(), byGen: new Map() };
+    this.#timeoutMs = timeoutMs;
+    this.result = { ok: 0, failed: 0, failedOnReused: 0, errors: [], errorCounts: new Map(), byPid: new Map(), byGen: new Map(), maxMs: 0 };
     /** pid -> performance.now() of its first answer. */
     this.firstSeen = new Map();
     this.#agent = new http.Agent({ keepAlive: true, maxSockets: connections });
@@ -27,18 +30,32 @@ export class Load {
   }
 
   #once() {
+    const t0 = performance.now();
     return new Promise((resolve) => {
+      let timer;
+      let settled = false;
+      // One outcome per request, whichever of the request's and the response's events comes first.
+      const settle = (outcome) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        outcome();
+        this.result.maxMs = Math.max(this.result.maxMs, performance.now() - t0);
+        resolve();
+      };
       const req = http.get(this.#url, { agent: this.#agent }, (res) => {
         const parts = [];
         res.on('data', (c) => parts.push(c));
-        res.on('end', () => {
+        res.on('end', () => settle(() => {
           if (res.statusCode !== 200) this.#fail(`status ${res.statusCode}`, req.reusedSocket);
           else this.#record(Buffer.concat(parts));
-          resolve();
-        });
-        res.on('error', (err) => { this.#fail(err.message, req.reusedSocket); resolve(); });
+        }));
+        res.on('error', (err) => settle(() => this.#fail(err.message, req.reusedSocket)));
+        // A body cut short on a Node that reports it with neither 'error' nor 'end'.
+        res.on('close', () => settle(() => this.#fail('response closed before its end', req.reusedSocket)));
       });
-      req.on('error', (err) => { this.#fail(`${err.code ?? ''} ${err.message}`.trim(), req.reusedSocket); resolve(); });
+      req.on('error', (err) => settle(() => this.#fail(`${err.code ?? ''} ${err.message}`.trim(), req.reusedSocket)));
+      if (this.#timeoutMs > 0) timer = setTimeout(() => req.destroy(new Error(`no answer within ${this.#timeoutMs} ms`)), this.#timeoutMs);
     });
   }
 

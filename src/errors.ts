@@ -13,6 +13,8 @@ export type ErrorCode =
   | 'E_WORKER_FAILED'
   | 'E_NO_ROUTE'
   | 'E_UPSTREAM_CLOSED'
+  | 'E_UPSTREAM_TIMEOUT'
+  | 'E_UPSTREAM_UNHEALTHY'
   | 'E_STOPPING'
   | 'E_CONTROL'
   | 'E_UNSUPPORTED_NODE';
@@ -88,6 +90,23 @@ export class StoppingError extends HotproxyError {
 export class UpstreamClosedError extends HotproxyError {
   constructor(message = 'the backend closed the connection') {
     super('E_UPSTREAM_CLOSED', message);
+  }
+}
+
+/** A backend stayed silent for --backend-timeout while a request was in flight. Maps to 504. */
+export class UpstreamTimeoutError extends HotproxyError {
+  constructor(readonly timeoutMs: number) {
+    super('E_UPSTREAM_TIMEOUT', `the backend sent nothing for ${timeoutMs} ms`);
+  }
+}
+
+/**
+ * The instance left rotation (it failed its health checks) before it began to answer; the
+ * request is sent again elsewhere when that is safe. Maps to 504 when it cannot be.
+ */
+export class UpstreamUnhealthyError extends HotproxyError {
+  constructor(message = 'the backend left rotation before it answered') {
+    super('E_UPSTREAM_UNHEALTHY', message);
   }
 }
 

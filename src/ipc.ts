@@ -25,6 +25,8 @@ export interface WorkerConfig {
   queueTimeoutMs: number;
   headerTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  /** How long a backend may stay silent while a request is in flight (http mode). */
+  backendTimeoutMs: number;
   trustProxy: string[];
   log: LogOptions;
 }
@@ -57,7 +59,9 @@ export type FromWorker =
   | { t: 'conn' }
   | { t: 'stats'; seq: number; stats: WorkerStats }
   /** A retiring worker's last traffic totals, sent just before it exits. */
-  | { t: 'final'; traffic: Metrics };
+  | { t: 'final'; traffic: Metrics }
+  /** An instance refused a connection or stayed silent past --backend-timeout (a failed check). */
+  | { t: 'suspect'; id: string; gen: number; reason: 'refused' | 'timeout' };
 
 /** What only a worker can see, for `hotproxy status`. */
 export interface WorkerStats {

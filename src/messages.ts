@@ -29,6 +29,13 @@ export const BACKEND_STARTED = 'Backend started';
 export const BACKEND_EXITED = (how: string): string => `Backend ${how}; restarting`;
 export const BACKEND_RESTART_FAILED = 'Backend restart failed';
 export const BACKEND_RESTARTED = 'Backend restarted';
+/** An instance out of rotation for --unhealthy-restart: Replacing … Backend replaced. */
+export const REPLACING_BACKEND = 'Replacing unhealthy backend';
+export const BACKEND_REPLACED = 'Backend replaced';
+
+// health/monitor.ts: continuous checks of the serving generation's instances.
+export const BACKEND_OUT = 'Backend out of rotation';
+export const BACKEND_BACK = 'Backend back in rotation';
 
 // backend/instance.ts: a backend stopped the hard way.
 export const BACKEND_SIGKILLED = (timeoutMs: number): string => `Backend did not exit within ${timeoutMs} ms of SIGTERM; sent SIGKILL`;
@@ -39,6 +46,9 @@ export const PROXY_WORKER_EXITED = 'Proxy worker exited; restarting';
 
 // proxy/raw/engine.ts, proxy/node/engine.ts: a retiring worker moving its open connections to its successor.
 export const CONNECTIONS_HANDED_OVER = 'Connections handed over';
+
+// proxy/worker.ts: what this Node has of the internals hotproxy uses, once per worker.
+export const INTERNALS_PROBED = 'Node internals probed';
 
 // proxy/worker.ts: logged once per worker for each Node internal it goes without (src/internals).
 export const NODE_INTERNAL_MISSING = 'Node internal missing; using a fallback';

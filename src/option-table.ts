@@ -90,7 +90,27 @@ export const OPTIONS = [
     key: 'healthIntervalMs', flag: 'health-interval', arg: '<duration>', type: duration(), default: 50,
     help: 'time between health checks during a deploy',
   },
-  { key: 'healthRise', flag: 'health-rise', arg: '<n>', type: count(), default: 2, help: 'consecutive passing checks needed' },
+  { key: 'healthRise', flag: 'health-rise', arg: '<n>', type: count(), default: 2, help: 'consecutive passing checks needed to be healthy again' },
+  {
+    key: 'healthTimeoutMs', flag: 'health-timeout', arg: '<duration>', type: duration(), default: 2_000,
+    help: 'how long one health check may wait for the app (deploys and live checks)',
+  },
+  {
+    key: 'liveIntervalMs', flag: 'live-interval', arg: '<duration>', type: duration({ zero: true }), default: 2_000,
+    help: 'time between health checks of the serving instances; 0 = none',
+  },
+  {
+    key: 'healthFall', flag: 'health-fall', arg: '<n>', type: count(), default: 3,
+    help: 'consecutive failed checks that take a serving instance out of rotation',
+  },
+  {
+    key: 'unhealthyRestartMs', flag: 'unhealthy-restart', arg: '<duration>', type: duration(), default: 30_000,
+    help: 'an instance out of rotation this long is replaced',
+  },
+  {
+    key: 'backendTimeoutMs', flag: 'backend-timeout', arg: '<duration>', type: duration(), default: 60_000,
+    help: 'how long a backend may stay silent while a request is in flight: 504, or a cut once the answer began',
+  },
   {
     key: 'healthCmd', flag: 'health-cmd', arg: '<command>', type: text(),
     help: 'shell command; exit 0 = healthy ($HOTPROXY_BACKEND_ADDRESS is set)',

@@ -30,8 +30,9 @@ export function parseDuration(flag: string, text: string): number {
   return Math.round(m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : n);
 }
 
+// A minute is said as 60s, as nginx and HAProxy users write it; whole minutes from two up as m.
 export function showDuration(ms: number): string {
-  return ms % 60_000 === 0 ? `${ms / 60_000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+  return ms % 60_000 === 0 && ms >= 120_000 ? `${ms / 60_000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 
 /** `zero`: 0 allowed (a delay); otherwise it must be positive (a timeout or an interval). */

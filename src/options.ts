@@ -4,6 +4,8 @@ import { activationPresent } from './master/activation.js';
 import { UsageError } from './errors.js';
 import type { EngineKind, Mode, WorkerConfig } from './ipc.js';
 import type { LogFormat } from './log.js';
+import type { HealthOptions } from './health/health.js';
+import type { MonitorOptions } from './health/monitor.js';
 import { OPTIONS, TCP_READY_DELAY_MS, tableDefaults, type Defaults } from './option-table.js';
 
 export { parseDuration } from './option-types.js';
@@ -32,6 +34,16 @@ export interface Options {
   healthPath: string;
   healthIntervalMs: number;
   healthRise: number;
+  /** How long one health check may take. */
+  healthTimeoutMs: number;
+  /** Between checks of the serving generation's instances; 0: none. */
+  liveIntervalMs: number;
+  /** Consecutive failed checks that take a serving instance out of rotation. */
+  healthFall: number;
+  /** Out of rotation this long, an instance is replaced. */
+  unhealthyRestartMs: number;
+  /** A backend silent this long with a request in flight: 504, or the client connection cut. */
+  backendTimeoutMs: number;
   healthCmd?: string;
   /** Healthy = still alive after this long (Server::Starter's --interval). */
   readyDelayMs?: number;
@@ -78,9 +90,26 @@ export function resolveOptions(input: OptionsInput): Options {
 export function workerConfig(o: Options): Omit<WorkerConfig, 'index' | 'fds'> {
   return {
     mode: o.mode, engine: o.engine, queueTimeoutMs: o.queueTimeoutMs, headerTimeoutMs: o.headerTimeoutMs,
-    keepAliveTimeoutMs: o.keepAliveTimeoutMs, trustProxy: o.trustProxy,
+    keepAliveTimeoutMs: o.keepAliveTimeoutMs, backendTimeoutMs: o.backendTimeoutMs, trustProxy: o.trustProxy,
     log: { level: o.logLevel, format: o.logFormat },
   };
+}
+
+/** How a generation's instances are checked, during a deploy and while serving. */
+export function healthOptions(o: Options): HealthOptions {
+  return {
+    mode: o.mode, path: o.healthPath, intervalMs: o.healthIntervalMs, rise: o.healthRise,
+    cmd: o.healthCmd, readyDelayMs: o.readyDelayMs, timeoutMs: o.healthTimeoutMs,
+  };
+}
+
+/**
+ * The serving generation's checks, or undefined when there are none: --live-interval 0, or
+ * nothing to check with (tcp mode's --ready-delay without --health-cmd).
+ */
+export function liveOptions(o: Options): MonitorOptions | undefined {
+  if (o.liveIntervalMs === 0 || (o.healthCmd === undefined && o.readyDelayMs !== undefined)) return undefined;
+  return { intervalMs: o.liveIntervalMs, timeoutMs: o.healthTimeoutMs, fall: o.healthFall, rise: o.healthRise, restartAfterMs: o.unhealthyRestartMs };
 }
 
 /** A BlockList of the --trust-proxy ranges (`10.0.0.0/8`, `::1`, `127.0.0.1/32`). */

@@ -1,13 +1,14 @@
 // The fault matrix: what a user sees when the app, the machine or another process misbehaves.
 import { spawnSync } from 'node:child_process';
 import http from 'node:http';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Backoff } from '../src/backoff.js';
 import { CLI, expectNothingLeft, fixture, NODE_APP, ROOT, runCli, startHotproxy, type Hotproxy } from './helpers/hotproxy.js';
 import { Load } from './helpers/load.js';
+import { cpuMicros } from './helpers/procs.js';
 import { isAlive, waitFor } from './helpers/wait.js';
 import { BACKEND_EXITED, BACKEND_RESTART_FAILED, BACKEND_SIGKILLED, BACKEND_STARTED, DEPLOYED, DEPLOY_FAILED, DRAINED, DRAINING, LISTENING, READY } from '../src/messages.js';
 
@@ -329,12 +330,8 @@ function failedRestarts(hp: Hotproxy): Array<Record<string, unknown>> {
 
 /** utime + stime of one process, in ms. */
 function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return (ticks * 1000) / CLK_TCK;
+  return cpuMicros([pid]) / 1000;
 }
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 function mount(args: string[]): boolean {
   return process.getuid?.() === 0 && spawnSync('mount', args).status === 0;

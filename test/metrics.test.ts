@@ -76,7 +76,8 @@ describe('metrics', () => {
     await hp.waitForLog(BACKEND_RESTART_FAILED);
     expect((await fetch(hp.url)).status).toBe(503);
     const m = await scrape(hp);
-    expect(m.get('hotproxy_backend_restarts_total')).toBeGreaterThanOrEqual(1);
+    expect(m.get('hotproxy_backend_restarts_total{reason="exit"}')).toBeGreaterThanOrEqual(1);
+    expect(m.get('hotproxy_backend_restarts_total{reason="unhealthy"}')).toBe(0);
     expect(m.get('hotproxy_proxy_responses_total{status="503"}')).toBe(1);
     expect(sumOf(m, 'hotproxy_requests_total{gen="0",class="5xx"}')).toBe(1);
     expect(await hp.stop()).toBe(0);

@@ -7,6 +7,10 @@ export function formatStatus(s: Status): string {
   ];
   for (const g of s.generations) {
     lines.push(`  generation ${g.gen}  ${g.state.padEnd(8)}  pids ${g.pids.join(',') || '-'}  healthy ${g.healthy}/${g.size}  age ${age(g.ageMs)}  in flight ${g.inflight}`);
+    for (const i of g.instances ?? []) {
+      const why = i.reason === undefined ? '' : `  (${i.reason}${i.outForMs === undefined ? '' : `, out of rotation ${age(i.outForMs)}`})`;
+      lines.push(`    instance ${i.instance}  pid ${i.pid ?? '-'}  ${i.health}${why}`);
+    }
   }
   for (const w of s.workers) {
     lines.push(`  proxy worker ${w.worker}  pid ${w.pid}  connections ${w.connections ?? '?'}  in flight ${w.inflight ?? '?'}`);

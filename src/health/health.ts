@@ -13,10 +13,16 @@ export interface HealthOptions {
   rise: number;
   cmd?: string;
   readyDelayMs?: number;
+  /** --health-timeout: how long one check may wait for the app. */
+  timeoutMs: number;
 }
 
-/** kamal-proxy's per-check limit: a probe may wait this long for the app to answer. */
-const PROBE_TIMEOUT_MS = 5_000;
+/** One check of `inst`: --health-cmd if given, else GET --health-path. */
+export function probeOnce(inst: Instance, opts: HealthOptions, timeoutMs: number): Promise<ProbeResult> {
+  return opts.cmd !== undefined
+    ? commandProbe(opts.cmd, probeEnv(inst.address, inst.pid, inst.spec.gen), timeoutMs)
+    : httpProbe(inst.address, opts.path, timeoutMs);
+}
 
 export async function waitHealthy(inst: Instance, opts: HealthOptions, timeoutMs: number, signal: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -56,12 +62,7 @@ async function probeUntilHealthy(
   for (;;) {
     const left = deadline - Date.now();
     if (left <= 0) throw new DeployError(`backend ${inst.pid} not healthy within ${timeoutMs} ms: ${last}`);
-    const probeTimeout = Math.min(left, PROBE_TIMEOUT_MS);
-    const result: ProbeResult = await guard(
-      opts.cmd !== undefined
-        ? commandProbe(opts.cmd, probeEnv(inst.address, inst.pid, inst.spec.gen), probeTimeout)
-        : httpProbe(inst.address, opts.path, probeTimeout),
-    );
+    const result: ProbeResult = await guard(probeOnce(inst, opts, Math.min(left, opts.timeoutMs)));
     if (result.ok) {
       if (++passes >= opts.rise) return;
     } else {

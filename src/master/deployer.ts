@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { Coalescer } from '../coalescer.js';
 import { describe } from '../errors.js';
 import type { Logger } from '../log.js';
-import { Generation, type GenerationContext } from './generation.js';
+import { Generation, type GenerationContext, type RestartReason } from './generation.js';
 import type { ProxyWorkers } from './proxy-workers.js';
 import { DEPLOYED, DEPLOYING, DEPLOY_FAILED, DEPLOY_FAILED_NOTHING_SERVING, DRAINED, DRAINING, DRAIN_DEADLINE } from '../messages.js';
 
@@ -17,7 +17,7 @@ export type DeployResult =
  * Emits `change` whenever the set of running generations or their pids changes, `deployed`
  * with each deploy's outcome, `restarted` when the active generation restarted a backend.
  */
-export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult]; restarted: [] }> {
+export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult]; restarted: [RestartReason] }> {
   active: Generation | undefined;
   readonly draining = new Set<Generation>();
   private nextId = 1;
@@ -74,7 +74,7 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
     this.active = green;
     green.activate();
     green.on('targets', () => void this.publish(green));
-    green.on('restarted', () => this.emit('restarted'));
+    green.on('restarted', (why) => this.emit('restarted', why));
     await this.publish(green);
     const ms = Date.now() - t0;
     log.info({ pids: green.pids, ms, previous: blue?.id }, DEPLOYED);

@@ -1,18 +1,21 @@
 // A generation: the --workers instances of one deploy of the app. While active it keeps its
 // instances alive: one that exits unexpectedly is restarted with backoff and rejoins the
-// route once healthy; meanwhile requests queue in the proxy workers. Its state changes only
+// route once healthy; meanwhile requests queue in the proxy workers. Its instances are
+// checked continuously (health/monitor.ts): one that fails its checks leaves rotation, and
+// one that stays out is replaced — a hung process never exits by itself. Its state changes only
 // through the moves below (starting → active → draining → stopped, or starting → failed).
 import { EventEmitter } from 'node:events';
 import { Backoff } from '../backoff.js';
 import type { Reaper } from '../backend/reaper.js';
 import { DeployError, describe } from '../errors.js';
 import { describeExit, Instance } from '../backend/instance.js';
-import { waitHealthy, type HealthOptions } from '../health/health.js';
+import { probeOnce, waitHealthy, type HealthOptions } from '../health/health.js';
+import { Monitor, type InstanceHealth, type MonitorOptions } from '../health/monitor.js';
 import type { Target } from '../ipc.js';
 import type { Logger } from '../log.js';
 import type { Options } from '../options.js';
 import { StateMachine, type Moves } from '../state.js';
-import { BACKEND_EXITED, BACKEND_RESTARTED, BACKEND_RESTART_FAILED, BACKEND_STARTED } from '../messages.js';
+import { BACKEND_EXITED, BACKEND_REPLACED, BACKEND_RESTARTED, BACKEND_RESTART_FAILED, BACKEND_STARTED, REPLACING_BACKEND } from '../messages.js';
 
 export type GenerationState = 'starting' | 'active' | 'draining' | 'stopped' | 'failed';
 
@@ -28,6 +31,8 @@ export interface GenerationContext {
   options: Options;
   runtimeDir: string;
   health: HealthOptions;
+  /** Continuous checks of the serving generation; undefined: off (--live-interval 0). */
+  live: MonitorOptions | undefined;
   reaper: Reaper;
   log: Logger;
 }
@@ -41,12 +46,24 @@ interface Slot {
   timer: NodeJS.Timeout | undefined;
 }
 
-export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
+/** Why an instance was started again: it exited, or it stayed out of rotation. */
+export type RestartReason = 'exit' | 'unhealthy';
+
+export interface InstanceStatus {
+  instance: number;
+  pid: number | null;
+  health: InstanceHealth['health'] | 'starting';
+  reason?: string;
+  outForMs?: number;
+}
+
+export class Generation extends EventEmitter<{ targets: []; restarted: [RestartReason] }> {
   private machine: StateMachine<GenerationState>;
   readonly startedAt = Date.now();
   private slots: Slot[];
   private log: Logger;
   private abort = new AbortController();
+  private monitor: Monitor | undefined;
 
   constructor(readonly id: number, private ctx: GenerationContext) {
     super();
@@ -71,6 +88,15 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
 
   get healthyCount(): number {
     return this.slots.filter((s) => s.healthy).length;
+  }
+
+  /** Each instance's health, for `hotproxy status`. */
+  instances(): InstanceStatus[] {
+    return this.slots.map((s) => {
+      const seen = this.monitor?.describe(s.index);
+      const health = seen?.health ?? (s.healthy ? 'healthy' : 'starting');
+      return { ...seen, instance: s.index, pid: s.instance?.pid ?? null, health };
+    });
   }
 
   targets(): Target[] {
@@ -99,11 +125,44 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
   /** Takes traffic from now on; an instance that exits is restarted. */
   activate(): void {
     this.machine.to('active');
+    const live = this.ctx.live;
+    if (live) {
+      this.monitor = new Monitor(live, {
+        changed: (i) => { const s = this.slots[i]!; s.healthy = this.monitor!.inRotation(i); this.emit('targets'); },
+        replace: (i, why) => this.replace(this.slots[i]!, why),
+      }, this.log);
+    }
     for (const slot of this.slots) {
       const inst = slot.instance!;
       slot.backoff.up();
+      this.watch(slot, inst);
       void inst.exited.then(() => this.onExit(slot, inst));
     }
+  }
+
+  /** A worker saw instance `id` refuse a connection or stay silent: a failed check. */
+  suspect(id: string, reason: 'refused' | 'timeout'): void {
+    this.monitor?.report(id, reason === 'timeout' ? `no answer within --backend-timeout (${this.ctx.options.backendTimeoutMs} ms)` : 'connection refused');
+  }
+
+  private watch(slot: Slot, inst: Instance): void {
+    this.monitor?.watch(slot.index, { id: inst.id, pid: inst.pid, probe: (ms) => probeOnce(inst, this.ctx.health, ms) });
+  }
+
+  /**
+   * Out of rotation too long: a new instance on a fresh socket takes the slot; the old one
+   * gets SIGTERM now and SIGKILL after --drain-timeout. A stopped (SIGSTOP) process cannot act
+   * on SIGTERM, so the replacement does not wait for it.
+   */
+  private replace(slot: Slot, reason: string): void {
+    const old = slot.instance;
+    if (this.state !== 'active' || !old) return;
+    const outForMs = this.monitor?.describe(slot.index)?.outForMs;
+    this.monitor?.unwatch(slot.index);
+    slot.healthy = false;
+    this.log.warn({ backendPid: old.pid, instance: slot.index, reason, outForMs }, REPLACING_BACKEND);
+    void old.stop(this.ctx.options.drainTimeoutMs);
+    void this.restart(slot, 'unhealthy');
   }
 
   /** The deploy did not make it: stop whatever of it started. */
@@ -115,6 +174,7 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
   /** No new requests come; what is in flight finishes. Crashed instances are not restarted. */
   drain(): void {
     this.machine.to('draining');
+    this.monitor?.stop();
   }
 
   private async spawn(slot: Slot): Promise<Instance> {
@@ -130,16 +190,17 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
 
   private onExit(slot: Slot, inst: Instance): void {
     if (this.state !== 'active' || inst.stopping || slot.instance !== inst) return;
+    this.monitor?.unwatch(slot.index);
     slot.healthy = false;
     this.emit('targets');
     const delay = slot.backoff.take();
     this.log.error({ backendPid: inst.pid, instance: slot.index, restartInMs: delay, maxDelayMs: slot.backoff.max }, BACKEND_EXITED(describeExit(inst.exitInfo!)));
-    slot.timer = setTimeout(() => void this.restart(slot), delay);
+    slot.timer = setTimeout(() => void this.restart(slot, 'exit'), delay);
   }
 
-  private async restart(slot: Slot): Promise<void> {
+  private async restart(slot: Slot, reason: RestartReason): Promise<void> {
     if (this.state !== 'active') return;
-    this.emit('restarted');
+    this.emit('restarted', reason);
     let inst: Instance | undefined;
     try {
       inst = await this.spawn(slot);
@@ -151,7 +212,7 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
       const delay = slot.backoff.take();
       // One line per attempt, with the delay, so a crash loop reads as one in the log.
       this.log.error({ instance: slot.index, attempt: slot.attempt - 1, restartInMs: delay, maxDelayMs: slot.backoff.max, err: describe(err) }, BACKEND_RESTART_FAILED);
-      slot.timer = setTimeout(() => void this.restart(slot), delay);
+      slot.timer = setTimeout(() => void this.restart(slot, reason), delay);
       return;
     }
     if (this.state !== 'active') return;
@@ -159,13 +220,15 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [] }> {
     slot.backoff.up();
     const started = inst;
     void started.exited.then(() => this.onExit(slot, started));
-    this.log.info({ backendPid: inst.pid, instance: slot.index }, BACKEND_RESTARTED);
+    this.watch(slot, started);
+    this.log.info({ backendPid: inst.pid, instance: slot.index, reason }, reason === 'unhealthy' ? BACKEND_REPLACED : BACKEND_RESTARTED);
     this.emit('targets');
   }
 
   /** SIGTERM every instance, SIGKILL what is left after `timeoutMs`. */
   async stop(timeoutMs: number): Promise<void> {
     this.abort.abort();
+    this.monitor?.stop();
     for (const slot of this.slots) { clearTimeout(slot.timer); slot.backoff.cancel(); slot.healthy = false; }
     this.machine.to('stopped');
     await Promise.all(this.slots.map((s) => s.instance?.stop(timeoutMs)));

@@ -4,7 +4,7 @@ import { Coalescer } from '../coalescer.js';
 import { describe, DeployError, UnsupportedNodeError } from '../errors.js';
 import { checkCommand } from '../backend/command.js';
 import type { Logger } from '../log.js';
-import { workerConfig, type Options } from '../options.js';
+import { healthOptions, liveOptions, workerConfig, type Options } from '../options.js';
 import { formatAddress, type Address } from '../address.js';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -87,6 +87,7 @@ export class Master {
         config: workerConfig(o),
         log: this.rootLog,
         onFinalTraffic: (t) => this.metrics?.retire(t),
+        onSuspect: (id, gen, reason) => { if (this.deployer?.active?.id === gen) this.deployer.active.suspect(id, reason); },
       });
       await this.workers.start();
       const fromSystemd = this.listeners.filter((l) => l.fdName !== undefined).map((l) => `${formatAddress(l.address)} (fd ${l.fd}, ${l.fdName})`);
@@ -94,13 +95,10 @@ export class Master {
       this.reaper = new Reaper();
       this.deployer = new Deployer({
         options: o, runtimeDir: this.runtimeDir, log: this.rootLog, reaper: this.reaper,
-        health: {
-          mode: o.mode, path: o.healthPath, intervalMs: o.healthIntervalMs, rise: o.healthRise,
-          cmd: o.healthCmd, readyDelayMs: o.readyDelayMs,
-        },
+        health: healthOptions(o), live: liveOptions(o),
       }, this.workers);
       this.deployer.on('deployed', (r) => this.metrics?.deployed(r.ok, r.ok ? r.ms : undefined));
-      this.deployer.on('restarted', () => this.metrics?.restarted());
+      this.deployer.on('restarted', (why) => this.metrics?.restarted(why));
       const first = await this.deployer.deploy();
       if (!first.ok) throw new DeployError(`the first generation did not start: ${first.error}`);
       this.deployer.on('change', () => this.writeStatusFile());

@@ -59,6 +59,8 @@ export interface ProxyWorkersOptions {
   log: Logger;
   /** A retiring worker's last totals (for /metrics). */
   onFinalTraffic?: (traffic: Metrics) => void;
+  /** A worker saw an instance refuse a connection or stay silent past --backend-timeout. */
+  onSuspect?: (id: string, gen: number, reason: 'refused' | 'timeout') => void;
 }
 
 export class ProxyWorkers {
@@ -101,6 +103,7 @@ export class ProxyWorkers {
     child.on('message', (m: FromWorker, handle: unknown) => {
       if (m.t === 'conn') this.relay(handle);
       if (m.t === 'final') { w.final = true; this.opts.onFinalTraffic?.(m.traffic); }
+      if (m.t === 'suspect') this.opts.onSuspect?.(m.id, m.gen, m.reason);
     });
     void w.exited.then(() => this.onExit(w));
     const ready = w.waitFor((m) => m.t === 'ready', timeoutMs).then((ok) => {

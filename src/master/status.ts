@@ -1,6 +1,6 @@
 // What `hotproxy status` shows: listeners, generations with pids, health and age, and what
 // each proxy worker has in flight and open.
-import type { Generation } from './generation.js';
+import type { Generation, InstanceStatus } from './generation.js';
 import type { ProxyWorkers } from './proxy-workers.js';
 
 export interface GenerationStatus {
@@ -11,6 +11,8 @@ export interface GenerationStatus {
   size: number;
   ageMs: number;
   inflight: number;
+  /** Each instance's health and, when unhealthy, why. */
+  instances: InstanceStatus[];
 }
 
 export interface WorkerStatus {
@@ -38,7 +40,7 @@ export async function collectStatus(base: Omit<Status, 'generations' | 'workers'
     ...base,
     generations: gens.map((g) => ({
       gen: g.id, state: g.state, pids: g.pids, healthy: g.healthyCount, size: g.size,
-      ageMs: Date.now() - g.startedAt, inflight: inflightOf(g.id),
+      ageMs: Date.now() - g.startedAt, inflight: inflightOf(g.id), instances: g.instances(),
     })),
     workers: stats.map((w) => ({
       worker: w.worker, pid: w.pid,

@@ -1,6 +1,7 @@
 // The master's Prometheus metrics: its own (deploys, upgrades, restarts, generations) plus
 // every proxy worker's traffic, summed with prom-client's cluster aggregation at scrape time.
 // Totals of workers that an upgrade replaced are kept, so counters never go backwards.
+import type { RestartReason } from '../master/generation.js';
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { WorkerStats } from '../ipc.js';
 import type { Metrics } from './traffic.js';
@@ -22,7 +23,10 @@ export class MasterMetrics {
     buckets: [0.25, 0.5, 1, 2, 5, 10, 30, 60], registers: [this.registry],
   });
   private readonly upgrades = new Counter({ name: 'hotproxy_upgrades_total', help: 'Proxy upgrades (USR2, hotproxy upgrade) by outcome.', labelNames: ['outcome'], registers: [this.registry] });
-  private readonly restarts = new Counter({ name: 'hotproxy_backend_restarts_total', help: 'Restart attempts of backend instances that exited unexpectedly.', registers: [this.registry] });
+  private readonly restarts = new Counter({
+    name: 'hotproxy_backend_restarts_total', help: 'Restart attempts of backend instances, by reason: exit (it exited unexpectedly) or unhealthy (it stayed out of rotation).',
+    labelNames: ['reason'], registers: [this.registry],
+  });
   private readonly activeGen = new Gauge({ name: 'hotproxy_active_generation', help: 'The generation new requests go to.', registers: [this.registry] });
   private readonly inflight = new Gauge({ name: 'hotproxy_inflight', help: 'Requests (http) or connections (tcp, WebSocket) in flight, by generation.', labelNames: ['gen'], registers: [this.registry] });
   private readonly connections = new Gauge({ name: 'hotproxy_open_connections', help: 'Open client connections on the proxy workers.', registers: [this.registry] });
@@ -30,6 +34,7 @@ export class MasterMetrics {
   constructor(private readonly source: MetricsSource) {
     collectDefaultMetrics({ register: this.registry, prefix: 'hotproxy_master_' });
     for (const outcome of ['ok', 'failed']) { this.deploys.inc({ outcome }, 0); this.upgrades.inc({ outcome }, 0); }
+    for (const reason of ['exit', 'unhealthy'] satisfies RestartReason[]) this.restarts.inc({ reason }, 0);
   }
 
   get contentType(): string {
@@ -45,8 +50,8 @@ export class MasterMetrics {
     this.upgrades.inc({ outcome: ok ? 'ok' : 'failed' });
   }
 
-  restarted(): void {
-    this.restarts.inc();
+  restarted(reason: RestartReason): void {
+    this.restarts.inc({ reason });
   }
 
   /** A worker that retired: its totals stay in the sums from now on. */

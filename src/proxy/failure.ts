@@ -1,12 +1,14 @@
 // The one place that decides what a client sees when the proxy, not the backend, fails.
 import { HotproxyError } from '../errors.js';
+import type { Target } from '../ipc.js';
+import type { Router } from './router.js';
 
 export type ProxyStatus = 502 | 503 | 504;
 
 /** How often a request that may be sent again is tried in all (see isRetryable). */
 export const MAX_ATTEMPTS = 3;
 
-const TIMEOUT_CODES = new Set(['ETIMEDOUT']);
+const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'E_UPSTREAM_TIMEOUT', 'E_UPSTREAM_UNHEALTHY']);
 
 export function statusFor(err: unknown): ProxyStatus {
   const code = (err as { code?: string } | null)?.code;
@@ -31,15 +33,44 @@ export function bodyFor(status: ProxyStatus): string {
  * http client says ECONNRESET). An idempotent request without a body can be sent again
  * safely after these, and only if no answer byte reached the client yet (the callers check).
  */
-const RETRYABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'E_UPSTREAM_CLOSED']);
+const RETRYABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'E_UPSTREAM_CLOSED', 'E_UPSTREAM_UNHEALTHY']);
 
 export function isRetryable(err: unknown): boolean {
   const code = (err as { code?: string } | null)?.code;
   return code !== undefined && RETRYABLE_CODES.has(code);
 }
 
+/**
+ * Whether a retryable request (idempotent, no body, nothing answered yet) that failed with
+ * `err` on its `attempt`th try goes again. A silent backend gets one more try, elsewhere
+ * (the caller finds another instance, or answers 504): each try may cost a whole timeout.
+ */
+export function mayRetry(err: unknown, attempt: number): boolean {
+  if (isTimeout(err)) return attempt < 2;
+  return attempt < MAX_ATTEMPTS && isRetryable(err);
+}
+
+export function isTimeout(err: unknown): boolean {
+  return (err as { code?: string } | null)?.code === 'E_UPSTREAM_TIMEOUT';
+}
+
 /** The backend is not there at all (crashed, or its socket is gone). */
 export function isRefused(err: unknown): boolean {
   const code = (err as { code?: string; cause?: { code?: string } } | null)?.code;
   return code === 'ECONNREFUSED' || code === 'ENOENT';
+}
+
+/**
+ * What happens after a request failed on `target` with `err`: the router learns what the
+ * failure says about the instance (the master hears of it too), and the answer says where
+ * the request goes again — `route` (wherever the router sends it next), another target (a
+ * silent backend's one more try goes elsewhere), or undefined: the client gets the error.
+ * `resendable`: idempotent, no body, and no byte of an answer sent yet.
+ */
+export function afterFailure(router: Router, target: Target, err: unknown, attempt: number, resendable: boolean): Target | 'route' | undefined {
+  const timeout = isTimeout(err);
+  if (isRefused(err)) router.markDown(target, 'refused');
+  else if (timeout) router.markDown(target, 'timeout');
+  if (!resendable || !mayRetry(err, attempt)) return undefined;
+  return timeout ? router.other(target) : 'route';
 }

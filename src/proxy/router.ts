@@ -10,13 +10,25 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
+/** Why this worker stopped sending to an instance; the master hears it (a failed check). */
+export type SuspectReason = 'refused' | 'timeout';
+
+/**
+ * How long a suspected instance is skipped here if no new route comes. The master answers a
+ * report with a health check and a route (which clears the marks) well before this; the
+ * expiry only keeps a slow instance from being shunned for good if that answer is lost.
+ */
+const DOWN_MS = 5_000;
+
 export class Router {
   private targets: Target[] = [];
   private next = 0;
-  /** Targets this worker saw refuse a connection; skipped until the master's next route. */
-  private down = new Set<string>();
+  /** Instances this worker saw refuse a connection or stay silent, and until when to skip them. */
+  private down = new Map<string, number>();
   private waiters = new Set<Waiter>();
   private closed = false;
+  /** Told of each instance marked down, so the master can check it at once. */
+  onSuspect: ((target: Target, reason: SuspectReason) => void) | undefined;
 
   set(route: Route): void {
     this.targets = route.targets;
@@ -29,9 +41,27 @@ export class Router {
     const n = this.targets.length;
     for (let i = 0; i < n; i++) {
       const t = this.targets[this.next++ % n]!;
-      if (this.down.size === 0 || !this.down.has(t.id)) return t;
+      if (this.down.size === 0 || !this.isDown(t)) return t;
     }
     return undefined;
+  }
+
+  /** A routable target other than `t`, without waiting. */
+  other(t: Target): Target | undefined {
+    const n = this.targets.length;
+    for (let i = 0; i < n; i++) {
+      const o = this.targets[this.next++ % n]!;
+      if (o.id !== t.id && !this.isDown(o)) return o;
+    }
+    return undefined;
+  }
+
+  private isDown(t: Target): boolean {
+    const until = this.down.get(t.id);
+    if (until === undefined) return false;
+    if (Date.now() < until) return true;
+    this.down.delete(t.id);
+    return false;
   }
 
   /** A target as soon as one is routable, or NoRouteError after `timeoutMs`. */
@@ -48,8 +78,10 @@ export class Router {
     });
   }
 
-  markDown(target: Target): void {
-    if (this.targets.includes(target)) this.down.add(target.id);
+  markDown(target: Target, reason: SuspectReason): void {
+    if (!this.targets.includes(target)) return;
+    if (!this.down.has(target.id)) this.onSuspect?.(target, reason);
+    this.down.set(target.id, Date.now() + DOWN_MS);
   }
 
   close(): void {

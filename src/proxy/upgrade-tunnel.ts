@@ -23,7 +23,7 @@ export function openUpgradeTunnel(ctx: TunnelContext, client: net.Socket, sendHe
     const upstream = net.connect(target.address);
     upstream.once('error', (err) => {
       ctx.inflight.dec(target.gen);
-      if (isRefused(err)) ctx.router.markDown(target);
+      if (isRefused(err)) ctx.router.markDown(target, 'refused');
       if (attempt < MAX_ATTEMPTS && !client.destroyed) return openUpgradeTunnel(ctx, client, sendHead, attempt + 1);
       client.end(proxyAnswer(502));
     });

@@ -10,6 +10,7 @@ import { RawEngine } from './raw/engine.js';
 import { Router } from './router.js';
 import { TcpEngine } from './tcp/engine.js';
 import { closeHandle, fallbacks, has, internals, NODE_INTERNAL_MISSING, sendHandle } from '../internals/index.js';
+import { INTERNALS_PROBED } from '../messages.js';
 
 // Signals meant for the master reach this process too when they are sent to the process
 // group (a terminal's Ctrl-C or hang-up, `kill -- -PGID`, timeout(1)). The master decides
@@ -24,10 +25,11 @@ let engine: Engine | undefined;
 let log: Logger | undefined;
 const router = new Router();
 const inflight = new Inflight();
+router.onSuspect = (target, reason) => send({ t: 'suspect', id: target.id, gen: target.gen, reason });
 
 async function start(config: WorkerConfig): Promise<void> {
   log = createLogger(config.log).child({ component: 'proxy', worker: config.index });
-  log.info({ internals: internals() }, 'Node internals probed');
+  log.info({ internals: internals() }, INTERNALS_PROBED);
   for (const f of fallbacks()) log.warn(f, NODE_INTERNAL_MISSING);
   // The raw engine parses with Node's own llhttp binding; without it, the node engine serves.
   const raw = config.engine === 'raw' && has('http-parser');

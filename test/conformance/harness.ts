@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 import { startHotproxy, type Hotproxy } from '../helpers/hotproxy.js';
 import { waitFor } from '../helpers/wait.js';
-import { NODE_INTERNAL_MISSING, OFF_VARIABLE, type Internal } from '../../src/internals/index.js';
+import { OFF_VARIABLE, type Internal } from '../../src/internals/index.js';
+import { INTERNALS_PROBED, NODE_INTERNAL_MISSING } from '../../src/messages.js';
 
 export const BACKEND = fileURLToPath(new URL('./backend.js', import.meta.url));
 
@@ -56,6 +57,11 @@ export async function startDirect(): Promise<number> {
 export async function startProxied(mode: Mode, extra: string[] = []): Promise<Hotproxy> {
   const hp = await startHotproxy([...mode.args, ...extra], ['node', BACKEND], { env: mode.env });
   for (const internal of mode.fallbacks ?? []) await hp.waitForLog(NODE_INTERNAL_MISSING, (l) => l.internal === internal);
+  // A mode is what it says: on a Node without an internal, "raw engine" would quietly be the
+  // node engine (and "hand-over" a graceful close), and its results would be the fallback's.
+  const probed = (await hp.waitForLog(INTERNALS_PROBED)).internals as Record<Internal, boolean>;
+  const missing = Object.entries(probed).filter(([name, ok]) => !ok && !(mode.fallbacks ?? []).includes(name as Internal)).map(([name]) => name);
+  if (missing.length > 0) throw new Error(`${mode.name}: this Node lacks ${missing.join(', ')}, so the mode would test a fallback`);
   return hp;
 }
 

@@ -6,7 +6,7 @@ import { UsageError } from '../../src/errors.js';
 import {
   CONFIG_FLAG, envName, helpText, LOG_LEVELS, OPTIONS, readValue, shownDefault, type AnyOptionDef,
 } from '../../src/option-table.js';
-import { defaults, resolveOptions, workerConfig, type Options, type OptionsInput } from '../../src/options.js';
+import { defaults, resolveOptions, liveOptions, workerConfig, type Options, type OptionsInput } from '../../src/options.js';
 
 const base: OptionsInput = { listen: [{ host: '127.0.0.1', port: 0 }], command: ['node', 'app.js'] };
 const resolve = (o: Partial<Options>): Options => resolveOptions({ ...base, ...o });
@@ -154,9 +154,22 @@ describe('resolveOptions', () => {
 
 describe('workerConfig', () => {
   it('is the options a proxy worker needs', () => {
-    const o = resolve({ mode: 'tcp', engine: 'node', queueTimeoutMs: 1, headerTimeoutMs: 2, keepAliveTimeoutMs: 3, trustProxy: ['::1'], logLevel: 'warn', logFormat: 'json' });
+    const o = resolve({ mode: 'tcp', engine: 'node', queueTimeoutMs: 1, headerTimeoutMs: 2, keepAliveTimeoutMs: 3, backendTimeoutMs: 4, trustProxy: ['::1'], logLevel: 'warn', logFormat: 'json' });
     expect(workerConfig(o)).toEqual({
-      mode: 'tcp', engine: 'node', queueTimeoutMs: 1, headerTimeoutMs: 2, keepAliveTimeoutMs: 3, trustProxy: ['::1'], log: { level: 'warn', format: 'json' },
+      mode: 'tcp', engine: 'node', queueTimeoutMs: 1, headerTimeoutMs: 2, keepAliveTimeoutMs: 3, backendTimeoutMs: 4, trustProxy: ['::1'], log: { level: 'warn', format: 'json' },
     });
+  });
+});
+
+describe('liveOptions', () => {
+  it('are the continuous checks of the serving generation', () => {
+    const o = resolve({ liveIntervalMs: 100, healthTimeoutMs: 200, healthFall: 4, healthRise: 5, unhealthyRestartMs: 600 });
+    expect(liveOptions(o)).toEqual({ intervalMs: 100, timeoutMs: 200, fall: 4, rise: 5, restartAfterMs: 600 });
+  });
+
+  it('are none with --live-interval 0, or in tcp mode with nothing to check with', () => {
+    expect(liveOptions(resolve({ liveIntervalMs: 0 }))).toBeUndefined();
+    expect(liveOptions(resolve({ mode: 'tcp' }))).toBeUndefined();
+    expect(liveOptions(resolve({ mode: 'tcp', healthCmd: 'true' }))).toBeDefined();
   });
 });

@@ -55,7 +55,7 @@ describe('Router.markDown', () => {
     const r = new Router();
     const rt = route(1, 3);
     r.set(rt);
-    r.markDown(rt.targets[1]!);
+    r.markDown(rt.targets[1]!, 'refused');
     expect(picks(r, 4)).toEqual(['1.0', '1.2', '1.0', '1.2']);
   });
 
@@ -63,7 +63,7 @@ describe('Router.markDown', () => {
     const r = new Router();
     const rt = route(1, 2);
     r.set(rt);
-    for (const t of rt.targets) r.markDown(t);
+    for (const t of rt.targets) r.markDown(t, 'refused');
     expect(r.pick()).toBeUndefined();
     // The master's next route (even the same one again) is a fresh start.
     r.set(route(1, 2, 2));
@@ -76,8 +76,45 @@ describe('Router.markDown', () => {
     r.set(old);
     // The same ids again, as a later route message would carry them.
     r.set(route(1, 2, 2));
-    r.markDown(old.targets[0]!);
+    r.markDown(old.targets[0]!, 'refused');
     expect(picks(r, 4).sort()).toEqual(['1.0', '1.0', '1.1', '1.1']);
+  });
+});
+
+describe('Router.markDown: what the master hears, and for how long', () => {
+  it('the first mark of an instance is reported once, with why', () => {
+    const r = new Router();
+    const heard: string[] = [];
+    r.onSuspect = (t, why) => heard.push(`${t.id} ${why}`);
+    const rt = route(1, 2);
+    r.set(rt);
+    r.markDown(rt.targets[0]!, 'timeout');
+    r.markDown(rt.targets[0]!, 'timeout');
+    r.markDown(rt.targets[1]!, 'refused');
+    expect(heard).toEqual(['1.0 timeout', '1.1 refused']);
+  });
+
+  // A slow but alive instance must not be shunned for good if the master's answer is lost.
+  it('a mark expires after a few seconds without a new route', async () => {
+    const r = new Router();
+    const rt = route(1, 1);
+    r.set(rt);
+    r.markDown(rt.targets[0]!, 'timeout');
+    expect(r.pick()).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(4_900);
+    expect(r.pick()).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(200);
+    expect(r.pick()?.id).toBe('1.0');
+  });
+
+  it('other() gives a routable target that is not the one given, or nothing', () => {
+    const r = new Router();
+    const rt = route(1, 3);
+    r.set(rt);
+    r.markDown(rt.targets[1]!, 'timeout');
+    for (let i = 0; i < 4; i++) expect(r.other(rt.targets[0]!)?.id).toBe('1.2');
+    r.markDown(rt.targets[2]!, 'timeout');
+    expect(r.other(rt.targets[0]!)).toBeUndefined();
   });
 });
 
@@ -114,7 +151,7 @@ describe('Router.wait', () => {
     const r = new Router();
     const rt = route(1, 1);
     r.set(rt);
-    r.markDown(rt.targets[0]!);
+    r.markDown(rt.targets[0]!, 'refused');
     const w = r.wait(1000);
     r.set(route(2, 1, 2));
     expect((await w).id).toBe('2.0');

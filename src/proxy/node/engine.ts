@@ -14,7 +14,7 @@ import type { Inflight } from '../inflight.js';
 import type { Router } from '../router.js';
 import { MAX_HEADER_FIELDS, REQ_BODY, isWebSocket, peerOf, requestFields, type HeadOut } from '../headers.js';
 import { traffic } from '../../metrics/traffic.js';
-import { bodyFor, isRefused, isRetryable, MAX_ATTEMPTS, statusFor } from '../failure.js';
+import { afterFailure, bodyFor, statusFor } from '../failure.js';
 import { Tunnels } from '../tunnels.js';
 import { waitUntil } from '../wait-until.js';
 import { openUpgradeTunnel } from '../upgrade-tunnel.js';
@@ -27,6 +27,8 @@ const STOP_GRACE_MS = 1_000;
 interface Upstream {
   gen: number;
   agent: http.Agent;
+  /** Exchanges that may leave for another instance if this one leaves rotation. */
+  pending: Set<() => void>;
 }
 
 /** For /metrics: the generation that answered, or that the proxy answered for itself. */
@@ -92,15 +94,21 @@ export class HttpEngine implements Engine {
     this.inflight.inc(target.gen);
     (res as Tracked).gen = target.gen;
     forward({
-      agent: (t) => this.upstream(t),
+      agent: (t) => this.upstream(t).agent,
       closing: () => this.stopping,
       done: (t) => this.inflight.dec(t.gen),
+      timeoutMs: this.cfg.backendTimeoutMs,
+      resendable: retryable,
+      track: (t, abandon) => {
+        const pending = this.upstream(t).pending;
+        pending.add(abandon);
+        return () => pending.delete(abandon);
+      },
+      stalled: (t) => this.router.markDown(t, 'timeout'),
       failed: (err, t) => {
-        if (retryable && attempt < MAX_ATTEMPTS && !res.destroyed && isRetryable(err)) {
-          if (isRefused(err)) this.router.markDown(t);
-          this.request(req, res, attempt + 1);
-          return;
-        }
+        const again = afterFailure(this.router, t, err, attempt, retryable && !res.destroyed);
+        if (again === 'route') { this.request(req, res, attempt + 1); return; }
+        if (again !== undefined) { this.forward(req, res, again, attempt + 1); return; }
         if (!res.destroyed) this.fail(res, err, t);
       },
     }, req, res, target, fields, out.flags);
@@ -135,15 +143,15 @@ export class HttpEngine implements Engine {
     res.end(body);
   }
 
-  private upstream(target: Target): http.Agent {
+  private upstream(target: Target): Upstream {
     let u = this.upstreams.get(target.id);
     if (u === undefined) {
       // One request per connection at a time; idle ones are dropped after a second, before
       // backends that close idle connections early (gunicorn: 2 s) race a request sent on them.
       const agent = new http.Agent({ keepAlive: true, timeout: UPSTREAM_IDLE_MS, scheduling: 'lifo' });
-      this.upstreams.set(target.id, (u = { gen: target.gen, agent }));
+      this.upstreams.set(target.id, (u = { gen: target.gen, agent, pending: new Set() }));
     }
-    return u.agent;
+    return u;
   }
 
   /** A WebSocket upgrade: the connection becomes a tunnel to the backend. */
@@ -158,10 +166,14 @@ export class HttpEngine implements Engine {
   }
 
   forget(alive: Set<string>, gen: number | null): void {
-    // Instances of the active generation that left the route (they crashed): drop their pools
-    // once idle. Older generations are closed by drain().
+    // Instances of the active generation that left the route (they crashed, or failed their
+    // health checks): what can go elsewhere does. Older generations are closed by drain().
     for (const [id, u] of this.upstreams) {
-      if (u.gen === gen && !alive.has(id)) { this.upstreams.delete(id); u.agent.destroy(); }
+      if (u.gen !== gen || alive.has(id)) continue;
+      this.upstreams.delete(id);
+      for (const abandon of [...u.pending]) abandon();
+      // Idle connections only: answers still coming from it finish (or time out).
+      for (const list of Object.values(u.agent.freeSockets)) for (const s of list ?? []) s.destroy();
     }
   }
 

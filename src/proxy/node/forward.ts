@@ -3,6 +3,7 @@
 // trailers both ways. Public APIs only: this is the data path that works on any Node.
 import http from 'node:http';
 import type { Target } from '../../ipc.js';
+import { UpstreamTimeoutError, UpstreamUnhealthyError } from '../../errors.js';
 import { REQ_BODY, REQ_CHUNKED, requestFields, responseFields, plainFields, type HeadOut, type Peer } from '../headers.js';
 
 /** What the engine gives an exchange and hears back from it. */
@@ -12,7 +13,15 @@ export interface ForwardContext {
   closing(): boolean;
   /** The exchange failed before a response byte went out (the engine answers or retries). */
   failed(err: Error, target: Target): void;
+  /** The backend went silent after its answer began: the client connection was cut. */
+  stalled(target: Target): void;
   done(target: Target): void;
+  /** --backend-timeout. */
+  timeoutMs: number;
+  /** Whether the request may go to another instance (idempotent, no body). */
+  resendable: boolean;
+  /** Registers the exchange's way out if its instance leaves rotation; returns the unregister. */
+  track(target: Target, abandon: () => void): () => void;
 }
 
 /** Hop-by-hop and framing fields of the request; its flags tell about the body. */
@@ -33,9 +42,11 @@ function expectsContinue(req: http.IncomingMessage): boolean {
 
 export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: http.ServerResponse, target: Target, fields: string[], flags: number): void {
   let settled = false;
+  let untrack = (): void => {};
   const settle = (): boolean => {
     if (settled) return false;
     settled = true;
+    untrack();
     res.off('close', onClientClose);
     ctx.done(target);
     return true;
@@ -54,13 +65,27 @@ export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: htt
     if (!res.writableFinished && settle()) up.destroy();
   };
   res.on('close', onClientClose);
-  up.on('information', (info) => relayInformational(req, res, info.statusCode, info.rawHeaders));
+  // Nothing of an answer yet, and it may go elsewhere: an instance that leaves rotation
+  // (hung) lets go of it at once.
+  let answered = false;
+  // The answer's reading is paused for a slow client: the silence is ours, not the backend's.
+  let paused = false;
+  if (ctx.resendable) untrack = ctx.track(target, () => { if (!answered) up.destroy(new UpstreamUnhealthyError()); });
+  up.on('information', (info) => { answered = true; relayInformational(req, res, info.statusCode, info.rawHeaders); });
+  up.on('timeout', () => {
+    // Still uploading what the client has not sent yet: the backend is waiting for us.
+    if (paused || (!up.writableFinished && up.writableLength === 0 && !req.complete)) return;
+    up.destroy(new UpstreamTimeoutError(ctx.timeoutMs));
+  });
   up.on('error', (err) => {
     if (!settle()) return;
-    if (res.headersSent) res.destroy();
-    else ctx.failed(err, target);
+    if (res.headersSent) {
+      res.destroy();
+      if (err instanceof UpstreamTimeoutError) ctx.stalled(target);
+    } else ctx.failed(err, target);
   });
   up.on('response', (ures) => {
+    answered = true;
     const out = responseFields(ures.rawHeaders, UNUSED, []);
     // Node refuses a Trailer field on a response it will not send chunked (it throws).
     if (!chunkedReply(req, ures.statusCode!, out)) dropField(out, 'trailer');
@@ -76,7 +101,12 @@ export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: htt
       return;
     }
     ures.on('data', (chunk: Buffer) => {
-      if (!res.write(chunk)) { ures.pause(); res.once('drain', () => ures.resume()); }
+      if (!res.write(chunk)) {
+        ures.pause();
+        paused = true;
+        // The silence timer fired and was ignored while paused, or is about to: a fresh one.
+        res.once('drain', () => { paused = false; up.setTimeout(ctx.timeoutMs); ures.resume(); });
+      }
     });
     ures.on('end', () => {
       if (!settle()) return;
@@ -105,6 +135,8 @@ function request(ctx: ForwardContext, req: http.IncomingMessage, target: Target,
     path: req.url,
     headers: fields,
     setHost: false,
+    // Idle time on the upstream socket while this request owns it: --backend-timeout.
+    timeout: ctx.timeoutMs,
   });
 }
 

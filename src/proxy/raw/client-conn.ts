@@ -10,7 +10,7 @@ import type { RawEngine } from './engine.js';
 import { informationalHead, lastChunk, responseHead } from './heads.js';
 import { proxyResponse, type Req } from './request.js';
 import type { Exchange } from './upstream.js';
-import { bodyFor, isRefused, isRetryable, MAX_ATTEMPTS, statusFor } from '../failure.js';
+import { afterFailure, bodyFor, statusFor } from '../failure.js';
 
 
 interface Writable {
@@ -132,15 +132,21 @@ export class ClientConn extends ClientInput implements Exchange {
     this.engine.inflight.dec(t.gen);
     req.target = null;
     if (this.closed) return;
-    if (!req.started && req.retryable && req.attempt < MAX_ATTEMPTS && isRetryable(err)) {
-      if (isRefused(err)) this.engine.router.markDown(t);
+    const again = afterFailure(this.engine.router, t, err, req.attempt, !req.started && req.retryable);
+    if (again !== undefined) {
       req.attempt++;
-      this.route(req);
+      if (again === 'route') this.route(req);
+      else this.forward(req, again);
       return;
     }
     // Headers went out already: only a cut tells the client the body is incomplete.
     if (req.started) { this.socket.destroy(); return; }
     this.fail(req, err, t);
+  }
+
+  resendable(): boolean {
+    const req = this.cur;
+    return req !== null && !req.started && req.retryable;
   }
 
   onUpstreamDrain(): void {

@@ -33,6 +33,7 @@ export class RawEngine implements Engine {
   private timer: NodeJS.Timeout;
   private headLimit: number;
   private idleLimit: number;
+  private silentLimit: number;
   private readonly period: number;
   private handOff: HandOff | undefined;
   private moving = 0;
@@ -42,12 +43,13 @@ export class RawEngine implements Engine {
   constructor(readonly router: Router, readonly inflight: Inflight, readonly cfg: WorkerConfig, readonly log: Logger) {
     this.tunnels = new Tunnels(inflight);
     this.trusted = cfg.trustProxy.length ? trustList(cfg.trustProxy) : undefined;
-    // One coarse timer for header, idle keep-alive and idle upstream timeouts.
-    this.period = Math.max(50, Math.min(250, Math.floor(Math.min(cfg.headerTimeoutMs, cfg.keepAliveTimeoutMs) / 4)));
+    // One coarse timer for header, idle keep-alive, idle upstream and backend timeouts.
+    this.period = Math.max(50, Math.min(250, Math.floor(Math.min(cfg.headerTimeoutMs, cfg.keepAliveTimeoutMs, cfg.backendTimeoutMs) / 4)));
     // One tick more than the timeout spans: the first one may come right after the start, and
     // a timeout must not fire early (it fires up to one period late).
     this.headLimit = Math.ceil(cfg.headerTimeoutMs / this.period) + 1;
     this.idleLimit = Math.ceil(cfg.keepAliveTimeoutMs / this.period) + 1;
+    this.silentLimit = Math.ceil(cfg.backendTimeoutMs / this.period) + 1;
     this.timer = setInterval(() => this.sweep(), this.period).unref();
   }
 
@@ -64,7 +66,7 @@ export class RawEngine implements Engine {
 
   pool(target: Target): UpstreamPool {
     let p = this.pools.get(target.id);
-    if (p === undefined) this.pools.set(target.id, (p = new UpstreamPool(target)));
+    if (p === undefined) this.pools.set(target.id, (p = new UpstreamPool(target, this.cfg.backendTimeoutMs)));
     return p;
   }
 
@@ -80,7 +82,7 @@ export class RawEngine implements Engine {
   private sweep(): void {
     for (const c of this.conns) c.tick(this.headLimit, this.idleLimit);
     const now = Date.now();
-    for (const p of this.pools.values()) p.sweep(now);
+    for (const p of this.pools.values()) p.sweep(now, this.silentLimit);
   }
 
   /** A WebSocket upgrade: the connection becomes a tunnel to the backend. */
@@ -92,10 +94,11 @@ export class RawEngine implements Engine {
   }
 
   forget(alive: Set<string>, gen: number | null): void {
-    // Instances of the active generation that left the route (they crashed): drop their pools
-    // once idle. Older generations are closed by drain().
+    // Instances of the active generation that left the route (they crashed, or failed their
+    // health checks): what can go elsewhere does, the rest finishes or times out. Older
+    // generations are closed by drain().
     for (const [id, p] of this.pools) {
-      if (p.target.gen === gen && !alive.has(id)) { this.pools.delete(id); p.close(); }
+      if (p.target.gen === gen && !alive.has(id)) { this.pools.delete(id); p.abandon(); p.close(); }
     }
   }
 

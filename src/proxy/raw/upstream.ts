@@ -4,7 +4,7 @@ import net from 'node:net';
 import type { Target } from '../../ipc.js';
 import { keepAliveMs } from './heads.js';
 import { UPSTREAM_IDLE_MS } from '../engine.js';
-import { UpstreamClosedError } from '../../errors.js';
+import { UpstreamClosedError, UpstreamTimeoutError, UpstreamUnhealthyError } from '../../errors.js';
 import { closeParser, newParser, type NativeParser } from '../../internals/index.js';
 
 
@@ -21,6 +21,8 @@ export interface Exchange {
   onResponseEnd(trailers: string[] | null): void;
   onUpstreamError(err: Error): void;
   onUpstreamDrain(): void;
+  /** Idempotent, without a body, not answered yet: it may be sent to another instance. */
+  resendable(): boolean;
 }
 
 export class UpstreamPool {
@@ -28,7 +30,8 @@ export class UpstreamPool {
   readonly all = new Set<UpConn>();
   closed = false;
 
-  constructor(readonly target: Target) {}
+  /** `timeoutMs`: --backend-timeout, for the error message (the sweep counts the time). */
+  constructor(readonly target: Target, readonly timeoutMs: number) {}
 
   /** An idle connection that is still fresh, or a new one. */
   acquire(x: Exchange): UpConn {
@@ -55,12 +58,25 @@ export class UpstreamPool {
     if (i >= 0) this.idle.splice(i, 1);
   }
 
-  /** Drops idle connections past their keep-alive time. */
-  sweep(now: number): void {
+  /**
+   * Drops idle connections past their keep-alive time, and fails exchanges whose backend has
+   * been silent for `silentLimit` sweeps.
+   */
+  sweep(now: number, silentLimit: number): void {
     for (let i = this.idle.length - 1; i >= 0; i--) {
       const up = this.idle[i]!;
       if (now - up.idleSince >= up.keepAliveMs) up.destroy();
     }
+    for (const up of this.all) up.tick(silentLimit);
+  }
+
+  /**
+   * The instance left rotation: exchanges still waiting for the first byte of an answer that
+   * can safely go elsewhere are failed now (and sent again by the client side), instead of
+   * waiting out --backend-timeout on an instance that is hung.
+   */
+  abandon(): void {
+    for (const up of [...this.all]) up.abandon();
   }
 
   /** No new requests; idle connections close now, busy ones when their response is done. */
@@ -78,6 +94,7 @@ export class UpstreamPool {
 
 // One instance for every exchange: it carries nothing of the request it ends.
 const CLOSED = new UpstreamClosedError();
+const UNHEALTHY = new UpstreamUnhealthyError();
 
 export class UpConn {
   readonly socket: net.Socket;
@@ -99,6 +116,10 @@ export class UpConn {
   private paused = false;
   private dead = false;
   private hdrs: string[] | null = null;
+  /** Sweeps since the backend last sent a byte or took one; reset by any traffic. */
+  private silent = 0;
+  /** Any byte of a response (a 1xx too) arrived for the current exchange. */
+  private answered = false;
 
   constructor(private pool: UpstreamPool) {
     pool.all.add(this);
@@ -117,11 +138,29 @@ export class UpConn {
     this.x = x;
     this.reusable = false;
     this.requestSent = false;
+    this.silent = 0;
+    this.answered = false;
   }
 
   /** Writes request bytes; false when the socket's buffer is full (wait for onUpstreamDrain). */
   write(data: string | Buffer, encoding?: BufferEncoding): boolean {
+    this.silent = 0;
     return encoding === undefined ? this.socket.write(data) : this.socket.write(data, encoding);
+  }
+
+  /**
+   * One sweep of the backend timeout. The clock runs only while the backend owes us
+   * something: not while reading is paused for a slow client, and not while the rest of an
+   * upload is still to come from the client (nothing of it waiting to be written).
+   */
+  tick(limit: number): void {
+    if (this.x === null || this.paused) return;
+    if (!this.requestSent && this.socket.writableLength === 0) { this.silent = 0; return; }
+    if (++this.silent >= limit) this.fail(new UpstreamTimeoutError(this.pool.timeoutMs));
+  }
+
+  abandon(): void {
+    if (this.x !== null && !this.answered && this.x.resendable()) this.fail(UNHEALTHY);
   }
 
   /** The client went away mid-exchange: this connection is in an unknown state. */
@@ -132,7 +171,7 @@ export class UpConn {
 
   /** The client caught up with the response: read on. */
   resume(): void {
-    if (this.paused) { this.paused = false; this.socket.resume(); }
+    if (this.paused) { this.paused = false; this.silent = 0; this.socket.resume(); }
   }
 
   destroy(): void {
@@ -146,6 +185,8 @@ export class UpConn {
   private onData = (d: Buffer): void => {
     const x = this.x;
     if (x === null) { this.destroy(); return; } // bytes nobody asked for
+    this.silent = 0;
+    this.answered = true;
     const c = x.socket;
     c.cork();
     const r = this.parser.execute(d);

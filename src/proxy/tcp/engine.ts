@@ -49,7 +49,7 @@ export class TcpEngine implements Engine {
     const upstream = net.connect({ ...target.address, allowHalfOpen: true, noDelay: true });
     const onError = (err: Error): void => {
       this.inflight.dec(target.gen);
-      if (isRefused(err)) this.router.markDown(target);
+      if (isRefused(err)) this.router.markDown(target, 'refused');
       if (attempt < MAX_CONNECT_ATTEMPTS && !client.destroyed) return this.route(client, attempt + 1);
       this.log.warn({ err: err.message, target: target.id }, 'Upstream connect failed');
       client.destroy();

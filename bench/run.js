@@ -6,6 +6,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { runOverhead } from './overhead.js';
 import { runAppStart } from './appstart.js';
+import { runReadiness } from './readiness.js';
 import { runIdle } from './idle.js';
 import { runStorm, SWAP_STORM, UPGRADE_STORM } from './storm.js';
 import { reapAll } from '../harness/hotproxy.js';
@@ -66,6 +67,7 @@ async function main() {
   result.storm = await step(() => runStorm(SWAP_STORM, { quick, log }));
   result.upgradeStorm = await step(() => runStorm(UPGRADE_STORM, { quick, log }));
   result.appStart = await runAppStart({ quick, log });
+  result.readiness = await step(() => runReadiness({ quick, log }));
   result.idle = await step(() => runIdle({ quick, log }));
   result.elapsedS = (Date.now() - started) / 1000;
 

@@ -10,6 +10,7 @@ import { Load } from '../harness/load.js';
 import { sleep } from '../harness/wait.js';
 import { AutocannonLoad } from './lib/loadgen.js';
 import { percentile } from './lib/report.js';
+import * as M from '../dist/messages.js';
 
 const NODE_APP = fixture('node-app.js');
 const CONNECTIONS = 20;
@@ -41,7 +42,7 @@ export const SWAP_STORM = {
   countKey: 'hups',
   proxyWorkers: 1,
   send: (hp) => hp.reload(),
-  done: (l) => l.msg === 'Deployed',
+  done: (l) => l.msg === M.DEPLOYED,
   async round({ out, ok, t0, load }) {
     if (!ok) return { gen: out.gen, error: out.err ?? out.msg };
     // Swap latency: HUP until the client got its first answer from the new generation.
@@ -74,7 +75,7 @@ export const UPGRADE_STORM = {
   // More than one worker, so handing connections over between workers is actually exercised.
   proxyWorkers: 2,
   send: (hp) => hp.upgrade(),
-  done: (l) => l.msg === 'Upgraded',
+  done: (l) => l.msg === M.UPGRADED,
   round({ out, ok, t0 }) {
     const wallMs = Math.round((performance.now() - t0) * 10) / 10;
     return ok ? { workers: out.workers, previous: out.previous, ms: out.ms, wallMs } : { error: out.err ?? out.msg, wallMs };
@@ -89,7 +90,7 @@ export const UPGRADE_STORM = {
   async summarise({ hp, ready, rounds, stats, load }) {
     const ok = rounds.filter((r) => !r.error);
     const old = new Set(ok.flatMap((r) => r.previous));
-    const handovers = hp.logs.filter((l) => l.msg === 'Connections handed over' && old.has(l.pid));
+    const handovers = hp.logs.filter((l) => l.msg === M.CONNECTIONS_HANDED_OVER && old.has(l.pid));
     // Ask the master itself rather than trusting the log for "still the same at the end".
     const status = await hp.status();
     const lastBackends = status?.generations?.find((g) => g.state === 'active')?.pids ?? hp.activePids();
@@ -133,7 +134,7 @@ export async function runStorm(kind, { quick, log = () => {} }) {
 async function stormOnce(kind, client, count, log) {
   const hp = await startHotproxy([], [process.execPath, NODE_APP], { proxyWorkers: kind.proxyWorkers });
   try {
-    const ready = hp.find('Ready');
+    const ready = hp.find(M.READY);
     const load = CLIENTS[client](hp.url);
     const rounds = [];
     let stats;
@@ -173,5 +174,5 @@ async function firstAnswer(load, pids, timeoutMs) {
   }
 }
 
-const retiredOf = (hp, old) => hp.logs.filter((l) => l.msg === 'Proxy worker retired' && old.has(l.workerPid));
+const retiredOf = (hp, old) => hp.logs.filter((l) => l.msg === M.PROXY_WORKER_RETIRED && old.has(l.workerPid));
 const sameSet = (a, b) => a.length === b.length && a.every((x) => b.includes(x));

@@ -37,12 +37,17 @@ export const BACKEND_REPLACED = 'Backend replaced';
 export const BACKEND_OUT = 'Backend out of rotation';
 export const BACKEND_BACK = 'Backend back in rotation';
 
+// backend/instance.ts: a STATUS= line a backend sent on its NOTIFY_SOCKET.
+export const BACKEND_STATUS = 'Backend status';
+
 // backend/instance.ts: a backend stopped the hard way.
 export const BACKEND_SIGKILLED = (timeoutMs: number): string => `Backend did not exit within ${timeoutMs} ms of SIGTERM; sent SIGKILL`;
 
 // master/proxy-workers.ts: the proxy worker processes, as the master sees them.
 export const PROXY_WORKER_READY = 'Proxy worker ready';
 export const PROXY_WORKER_EXITED = 'Proxy worker exited; restarting';
+/** A worker replaced by an upgrade is gone (the bench waits for it). */
+export const PROXY_WORKER_RETIRED = 'Proxy worker retired';
 
 // proxy/raw/engine.ts, proxy/node/engine.ts: a retiring worker moving its open connections to its successor.
 export const CONNECTIONS_HANDED_OVER = 'Connections handed over';

@@ -112,6 +112,10 @@ export const OPTIONS = [
     help: 'how long a backend may stay silent while a request is in flight: 504, or a cut once the answer began',
   },
   {
+    key: 'health', flag: 'health', arg: '<check>', type: choice(['auto', 'notify']), default: 'auto',
+    help: 'when a new instance is ready: auto = --health-cmd, else GET --health-path (http), else --ready-delay (tcp); notify = when it sends READY=1 on $NOTIFY_SOCKET',
+  },
+  {
     key: 'healthCmd', flag: 'health-cmd', arg: '<command>', type: text(),
     help: 'shell command; exit 0 = healthy ($HOTPROXY_BACKEND_ADDRESS is set)',
   },

@@ -6,6 +6,7 @@ import type { EngineKind, Mode, WorkerConfig } from './ipc.js';
 import type { LogFormat } from './log.js';
 import type { HealthOptions } from './health/health.js';
 import type { MonitorOptions } from './health/monitor.js';
+import { notifySupported } from './backend/notify-socket.js';
 import { OPTIONS, TCP_READY_DELAY_MS, tableDefaults, type Defaults } from './option-table.js';
 
 export { parseDuration } from './option-types.js';
@@ -44,6 +45,8 @@ export interface Options {
   unhealthyRestartMs: number;
   /** A backend silent this long with a request in flight: 504, or the client connection cut. */
   backendTimeoutMs: number;
+  /** `notify`: a new instance is ready when it says so (READY=1 on NOTIFY_SOCKET). */
+  health: 'auto' | 'notify';
   healthCmd?: string;
   /** Healthy = still alive after this long (Server::Starter's --interval). */
   readyDelayMs?: number;
@@ -80,7 +83,8 @@ export function resolveOptions(input: OptionsInput): Options {
   }
   if (o.listen.length === 0 && !activationPresent()) throw new UsageError('at least one --listen address is required (or sockets from systemd: LISTEN_FDS)');
   if (!Array.isArray(o.command) || o.command.length === 0 || !o.command[0]) throw new UsageError('missing backend command: hotproxy [options] -- <command> [args...]');
-  if (o.mode === 'tcp' && o.healthCmd === undefined && o.readyDelayMs === undefined) o.readyDelayMs = TCP_READY_DELAY_MS;
+  if (o.mode === 'tcp' && o.healthCmd === undefined && o.readyDelayMs === undefined && o.health !== 'notify') o.readyDelayMs = TCP_READY_DELAY_MS;
+  if (o.health === 'notify' && !notifySupported()) throw new UsageError('--health notify needs unix datagram sockets (node-unix-socket), which have no build for this platform');
   for (const cidr of o.trustProxy) parseCidr(cidr);
   if (o.metrics) checkAdmin(o.metrics, o.listen);
   return o;
@@ -99,16 +103,17 @@ export function workerConfig(o: Options): Omit<WorkerConfig, 'index' | 'fds'> {
 export function healthOptions(o: Options): HealthOptions {
   return {
     mode: o.mode, path: o.healthPath, intervalMs: o.healthIntervalMs, rise: o.healthRise,
-    cmd: o.healthCmd, readyDelayMs: o.readyDelayMs, timeoutMs: o.healthTimeoutMs,
+    cmd: o.healthCmd, readyDelayMs: o.readyDelayMs, timeoutMs: o.healthTimeoutMs, notify: o.health === 'notify',
   };
 }
 
 /**
  * The serving generation's checks, or undefined when there are none: --live-interval 0, or
- * nothing to check with (tcp mode's --ready-delay without --health-cmd).
+ * nothing to check with (tcp mode without --health-cmd, or --ready-delay chosen over a GET).
  */
 export function liveOptions(o: Options): MonitorOptions | undefined {
-  if (o.liveIntervalMs === 0 || (o.healthCmd === undefined && o.readyDelayMs !== undefined)) return undefined;
+  const probe = o.healthCmd !== undefined || (o.mode === 'http' && o.readyDelayMs === undefined);
+  if (o.liveIntervalMs === 0 || !probe) return undefined;
   return { intervalMs: o.liveIntervalMs, timeoutMs: o.healthTimeoutMs, fall: o.healthFall, rise: o.healthRise, restartAfterMs: o.unhealthyRestartMs };
 }
 

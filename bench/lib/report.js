@@ -78,6 +78,22 @@ function swapTargetLines(res) {
   ];
 }
 
+function readinessLines(res) {
+  const r = res.readiness;
+  if (!r) return [];
+  const start = res.appStart;
+  return [
+    '## Readiness: polled or told',
+    '',
+    `HUP → first response from the new generation (app on the hotproxy/app helper; its own start alone: p50 ${ms(start?.p50Ms)}):`,
+    '',
+    '| readiness | HUPs | p50 | max | hotproxy adds (p50 − app start) | failed |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...r.modes.map((m) => `| ${m.mode} | ${m.hups} | ${ms(m.swapP50Ms)} | ${ms(m.swapMaxMs)} | ${ms(start ? m.swapP50Ms - start.p50Ms : null)} | ${m.failed} |`),
+    '',
+  ];
+}
+
 function idleLines(res) {
   const d = res.idle;
   if (!d) return [];
@@ -166,6 +182,6 @@ export function renderMarkdown(res) {
       if (!r.statusOk) lines.push('', `- ${r.client}: \`hotproxy status\` did not answer at the end`);
     }
   }
-  lines.push('', ...swapTargetLines(res), ...idleLines(res));
+  lines.push('', ...swapTargetLines(res), ...readinessLines(res), ...idleLines(res));
   return `${lines.join('\n')}\n`;
 }

@@ -6,10 +6,20 @@ import type net from 'node:net';
 import { ListenError } from '../errors.js';
 import { Drainer, type DrainResult } from './drain.js';
 import { describeWhere, inheritedAddress, whereToListen, type ListenSource } from './socket.js';
+import { sdNotify } from '../backend/notify-socket.js';
 
 export type { DrainResult } from './drain.js';
 export type { ListenSource } from './socket.js';
 export { ListenError } from '../errors.js';
+
+/**
+ * Sends sd_notify fields ('READY=1', 'STATUS=warming caches') to $NOTIFY_SOCKET: hotproxy
+ * logs STATUS= lines and, with --health notify, takes READY=1 as the instance's readiness.
+ * Resolves at once when there is no socket to tell.
+ */
+export function notify(fields: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  return sdNotify(fields, env);
+}
 
 export interface ListenOptions {
   /** Port when no socket is inherited and $PORT is unset. Default 3000. */
@@ -29,6 +39,11 @@ export interface ListenOptions {
   onDrained?: (result: DrainResult) => unknown;
   /** Environment to read the socket from. Default process.env. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Say READY=1 on $NOTIFY_SOCKET (hotproxy --health notify, systemd Type=notify) once
+   * listening. Default true; false when the app has more to do first: it calls notify('READY=1').
+   */
+  ready?: boolean;
 }
 
 export interface Listening {
@@ -66,6 +81,9 @@ export async function listen(server: net.Server, options: ListenOptions = {}): P
     // An inherited socket is already listening; listen({ fd }) adopts it without binding.
     server.listen('fd' in where ? { fd: where.fd } : { port: where.port, host: where.host });
   });
+
+  // Under hotproxy --health notify (or systemd's Type=notify), this is the moment it can serve.
+  if (options.ready ?? true) await sdNotify('READY=1', env);
 
   const drainer = new Drainer(server, {
     graceMs: options.graceMs ?? 1000,

@@ -9,7 +9,8 @@ import type { Logger } from '../log.js';
 import type { BackendKind } from '../options.js';
 import type { Reaper } from './reaper.js';
 import { openPrivateSocket } from './socket.js';
-import { BACKEND_SIGKILLED } from '../messages.js';
+import { BACKEND_SIGKILLED, BACKEND_STATUS } from '../messages.js';
+import { NotifySocket } from './notify-socket.js';
 
 export interface ExitInfo {
   code: number | null;
@@ -36,6 +37,10 @@ export class Instance {
   readonly exited: Promise<ExitInfo>;
   exitInfo: ExitInfo | undefined;
   stopping = false;
+  /** Resolves when the app sends READY=1 on its NOTIFY_SOCKET (never, without one). */
+  readonly ready: Promise<void>;
+  private setReady!: () => void;
+  private notify: NotifySocket | undefined;
 
   private constructor(
     readonly spec: InstanceSpec,
@@ -44,11 +49,13 @@ export class Instance {
     private log: Logger,
   ) {
     this.id = `${spec.gen}.${spec.index}.${spec.attempt}`;
+    this.ready = new Promise((resolve) => (this.setReady = resolve));
     this.exited = new Promise((resolve) => {
       const done = (info: ExitInfo): void => {
         if (this.exitInfo) return;
         this.exitInfo = info;
         if (isPath(address)) rmSync(address.path, { force: true });
+        this.notify?.close();
         resolve(info);
       };
       child.once('exit', (code, signal) => done({ code, signal }));
@@ -61,9 +68,18 @@ export class Instance {
   }
 
   static async start(spec: InstanceSpec): Promise<Instance> {
-    const sock = await openPrivateSocket(spec.kind, spec.runtimeDir, `gen${spec.gen}-${spec.index}-${spec.attempt}`);
+    const name = `gen${spec.gen}-${spec.index}-${spec.attempt}`;
+    const sock = await openPrivateSocket(spec.kind, spec.runtimeDir, name);
     const env: NodeJS.ProcessEnv = { ...process.env };
     for (const k of INHERITED) delete env[k];
+    // Bound before the fork, so a READY=1 sent at once is not lost; the events reach the
+    // instance once it exists (a datagram is read on a later tick).
+    let inst: Instance | undefined;
+    const notify = NotifySocket.open(`${spec.runtimeDir}/${name}.notify`, {
+      ready: () => inst?.setReady(),
+      status: (text) => inst?.log.info({ status: text }, BACKEND_STATUS),
+    });
+    if (notify) env.NOTIFY_SOCKET = notify.path;
     env.SERVER_STARTER_GENERATION = String(spec.gen);
     env.HOTPROXY_GENERATION = String(spec.gen);
     if (sock.fd === undefined) {
@@ -84,11 +100,15 @@ export class Instance {
         env,
         detached: true,
       });
+    } catch (err) {
+      notify?.close();
+      throw err;
     } finally {
       sock.release();
     }
     const log = spec.log.child({ component: 'backend', gen: spec.gen, backendPid: child.pid });
-    const inst = new Instance(spec, sock.address, child, log);
+    inst = new Instance(spec, sock.address, child, log);
+    inst.notify = notify;
     if (child.pid) {
       spec.reaper.add(child.pid);
       // A crash: whatever the app forked cannot serve through us any more; it goes too.

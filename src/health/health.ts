@@ -15,6 +15,8 @@ export interface HealthOptions {
   readyDelayMs?: number;
   /** --health-timeout: how long one check may wait for the app. */
   timeoutMs: number;
+  /** --health notify: ready when the app sends READY=1, no polling. */
+  notify?: boolean;
 }
 
 /** One check of `inst`: --health-cmd if given, else GET --health-path. */
@@ -49,6 +51,19 @@ async function probeUntilHealthy(
   inst: Instance, opts: HealthOptions, timeoutMs: number, deadline: number,
   guard: <T>(p: Promise<T>) => Promise<T>,
 ): Promise<void> {
+
+  if (opts.notify) {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new DeployError(`backend ${inst.pid} sent no READY=1 within ${timeoutMs} ms`)), Math.max(0, deadline - Date.now()));
+    });
+    try {
+      await guard(Promise.race([inst.ready, late]));
+    } finally {
+      clearTimeout(timer);
+    }
+    return;
+  }
 
   if (opts.cmd === undefined && opts.readyDelayMs !== undefined) {
     // Server::Starter's rule: alive after the delay counts as ready.

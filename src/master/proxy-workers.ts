@@ -8,7 +8,7 @@ import type { Metrics } from '../metrics/traffic.js';
 import type { FromWorker, Route, Target, ToWorker, WorkerConfig, WorkerStats } from '../ipc.js';
 import type { Logger } from '../log.js';
 import { closeHandle, sendHandle } from '../internals/index.js';
-import { PROXY_WORKER_EXITED, PROXY_WORKER_READY } from '../messages.js';
+import { PROXY_WORKER_EXITED, PROXY_WORKER_READY, PROXY_WORKER_RETIRED } from '../messages.js';
 
 const WORKER_PATH = fileURLToPath(new URL('../proxy/worker.js', import.meta.url));
 const READY_TIMEOUT_MS = 10_000;
@@ -170,7 +170,7 @@ export class ProxyWorkers {
 
   private onExit(w: ProxyWorker): void {
     if (this.retiring.delete(w)) {
-      this.log.info({ worker: w.index, workerPid: w.child.pid }, 'Proxy worker retired');
+      this.log.info({ worker: w.index, workerPid: w.child.pid }, PROXY_WORKER_RETIRED);
       return;
     }
     if (this.stopping || this.workers[w.index] !== w) return;

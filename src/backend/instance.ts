@@ -21,6 +21,8 @@ export interface InstanceSpec {
   index: number;
   attempt: number;
   command: string[];
+  /** Added to hotproxy's own environment (hotproxy reload --env). */
+  env: Record<string, string>;
   kind: BackendKind;
   runtimeDir: string;
   reaper: Reaper;
@@ -64,6 +66,7 @@ export class Instance {
     const sock = await openPrivateSocket(spec.kind, spec.runtimeDir, `gen${spec.gen}-${spec.index}-${spec.attempt}`);
     const env: NodeJS.ProcessEnv = { ...process.env };
     for (const k of INHERITED) delete env[k];
+    Object.assign(env, spec.env);
     env.SERVER_STARTER_GENERATION = String(spec.gen);
     env.HOTPROXY_GENERATION = String(spec.gen);
     if (sock.fd === undefined) {

@@ -28,6 +28,8 @@ export const DEPLOY_FAILED_NOTHING_SERVING = 'Deploy failed; no generation is se
 export const DRAINING = 'Draining';
 export const DRAIN_DEADLINE = 'Drain deadline passed; open requests were cut';
 export const DRAINED = 'Drained';
+/** A reload with a command while a deploy runs: it runs next, unless a later one overtakes it. */
+export const RELOAD_QUEUED = 'Reload queued behind the deploy in progress';
 /** `hotproxy reload -- <command>` with a command that cannot run: no deploy starts. */
 export const RELOAD_REFUSED = 'Reload refused; the current generation keeps serving';
 

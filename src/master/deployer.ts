@@ -13,7 +13,7 @@ import { describe } from '../errors.js';
 import type { Logger } from '../log.js';
 import { Generation, type GenerationContext, type RestartReason } from './generation.js';
 import type { ProxyWorkers } from './proxy-workers.js';
-import { DEPLOYED, DEPLOYING, DEPLOY_FAILED, DEPLOY_FAILED_NOTHING_SERVING, DRAINED, DRAINING, DRAIN_DEADLINE, RELOAD_REFUSED } from '../messages.js';
+import { DEPLOYED, DEPLOYING, DEPLOY_FAILED, DEPLOY_FAILED_NOTHING_SERVING, DRAINED, DRAINING, DRAIN_DEADLINE, RELOAD_QUEUED, RELOAD_REFUSED } from '../messages.js';
 
 /** `command`: what the generation runs; `envKeys`: the variables added for it (values stay private). */
 export type DeployResult =
@@ -56,6 +56,7 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
         this.log.error({ command: release.command, err: error }, RELOAD_REFUSED);
         return { ok: false, gen: 0, error };
       }
+      if (this.runs.busy) this.log.info({ command: release.command, overtakes: this.wanted?.command }, RELOAD_QUEUED);
       this.wanted = release;
     }
     const run = await this.runs.request();

@@ -119,7 +119,7 @@ async function control(cmd: ControlCommand, argv: string[]): Promise<never> {
     p.parse(argv, { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError && err.exitCode === 0) process.exit(0);
-    die(new UsageError((err as Error).message.replace(/^error: /, '')));
+    die(new UsageError((err as Error).message.replace(/^error: /, '')), `hotproxy ${cmd}`);
   }
   const f = p.opts();
   try {
@@ -128,13 +128,14 @@ async function control(cmd: ControlCommand, argv: string[]): Promise<never> {
     process.stdout.write(`${out}\n`);
     process.exit(code);
   } catch (err) {
-    die(err);
+    die(err, `hotproxy ${cmd}`);
   }
 }
 
-function die(err: unknown): never {
+/** `help`: the command whose --help a usage error points to. */
+function die(err: unknown, help = 'hotproxy'): never {
   const code = err instanceof HotproxyError ? err.exitCode : 1;
-  const hint = err instanceof UsageError && err.code === 'E_USAGE' ? ' (see hotproxy --help)' : '';
+  const hint = err instanceof UsageError && err.code === 'E_USAGE' ? ` (see ${help} --help)` : '';
   process.stderr.write(`hotproxy: ${describe(err)}${hint}\n`);
   process.exit(code);
 }

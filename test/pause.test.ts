@@ -12,7 +12,7 @@ import { DEPLOYED, DRAINED, PAUSED, PAUSE_EXPIRED, RESUMED } from '../src/messag
 import { runCli, startHotproxy, NODE_APP, type Hotproxy } from './helpers/hotproxy.js';
 import { Load } from './helpers/load.js';
 import { RawClient } from './helpers/raw-client.js';
-import { waitFor } from './helpers/wait.js';
+import { isAlive, waitFor } from './helpers/wait.js';
 
 /** Longer than any pause here: a held request is not a failed one unless it is answered so. */
 const CLIENT_TIMEOUT_MS = 30_000;
@@ -132,6 +132,25 @@ describe('pause and resume', () => {
     expect(resumed.stdout.trim()).toMatch(/; 1 held request released in order$/);
     // The backend's second /seq: nothing else reached it meanwhile.
     expect(await held.until((t) => t.includes('"seq":'))).toContain('"seq":2');
+  });
+
+  it('in tcp mode a USR2 during a pause cuts no held connection: the old worker retires once the pause ends', async () => {
+    const hp = await startHotproxy(['--mode', 'tcp', '--runtime-dir', dir]);
+    const [old] = hp.workerPids() as [number];
+    expect((await cli('pause')).status).toBe(0);
+    const first = await RawClient.open(hp.port);
+    first.send('GET /seq HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await heldCount(1);
+    expect((await cli('upgrade')).status).toBe(0);
+    // Held wherever the kernel puts it: by the old worker, still waiting to retire, or a new one.
+    const second = await RawClient.open(hp.port);
+    second.send('GET /seq HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await heldCount(2);
+    expect(first.closed || second.closed).toBe(false);
+    expect((await cli('resume')).stdout.trim()).toMatch(/; 2 held requests released in order$/);
+    const seqs = await Promise.all([first, second].map(async (c) => Number(/"seq":(\d+)/.exec(await c.until((t) => t.includes('"seq":')))?.[1])));
+    expect(seqs.sort()).toEqual([1, 2]);
+    await waitFor(() => !isAlive(old), 'the old worker to retire');
   });
 
   it('resume releases held requests in the order they came, on several connections and pipelined on one', async () => {

@@ -18,14 +18,15 @@ async function answered(port, deadline) {
   }
 }
 
-export async function runAppStart({ quick, log = () => {} }) {
+/** `app`: the script to time (default the storm's app). */
+export async function runAppStart({ quick, log = () => {}, app = NODE_APP, name = "the storm's app" }) {
   const runs = quick ? 3 : 7;
   const times = [];
-  log(`app start: ${runs} standalone starts of the storm's app`);
+  log(`app start: ${runs} standalone starts of ${name}`);
   for (let i = 0; i < runs; i++) {
     const port = await freePort();
     const t0 = performance.now();
-    const p = new Proc(process.execPath, [NODE_APP], { env: { PORT: String(port), SERVER_STARTER_PORT: '' }, name: 'app' });
+    const p = new Proc(process.execPath, [app], { env: { PORT: String(port), SERVER_STARTER_PORT: '' }, name: 'app' });
     try {
       await waitForPort(port, 10_000, p).catch(() => {});
       await answered(port, Date.now() + 10_000);

@@ -7,6 +7,7 @@ import { Load } from '../harness/load.js';
 import { sleep } from '../harness/wait.js';
 import * as M from '../dist/messages.js';
 import { percentile } from './lib/report.js';
+import { runAppStart } from './appstart.js';
 
 const APP = [process.execPath, fixture('app-helper.js')];
 const MODES = [
@@ -16,6 +17,8 @@ const MODES = [
 
 export async function runReadiness({ quick, log = () => {} }) {
   const hups = quick ? 3 : 7;
+  // This app's own start, alone: what no proxy can beat.
+  const appStart = await runAppStart({ quick, log, app: APP[1], name: 'the hotproxy/app helper app' });
   const modes = [];
   for (const mode of MODES) {
     log(`readiness: ${mode.name}, ${hups} × SIGHUP`);
@@ -38,7 +41,7 @@ export async function runReadiness({ quick, log = () => {} }) {
       modes.push({ mode: mode.name, hups, swapP50Ms: percentile(swaps, 50), swapMaxMs: swaps.length ? Math.max(...swaps) : null, failed: r.failed });
     }
   }
-  return { modes };
+  return { appStart, modes };
 }
 
 async function firstAnswer(load, pids, timeoutMs) {

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { describe, HotproxyError, UsageError } from './errors.js';
 import { createLogger } from './log.js';
-import { runControl } from './control/client.js';
+import { controlRequest, runControl } from './control/client.js';
 import { fromEnv, readConfigFile, settle, type Source } from './config-file.js';
 import type { ControlCommand } from './control/protocol.js';
 import { Master } from './master/master.js';
@@ -34,8 +34,11 @@ function program(): Command {
     .exitOverride()
     .configureOutput({ writeErr: () => {} })
     .addHelpText('after', `
-Control a running instance:
-  hotproxy reload | upgrade | status [--json] | stop   [--pid-file F | --control S]
+Control a running instance (each has --help):
+  hotproxy reload [--env K=V]... [-- <command> [args...]]   deploy (another command, with variables)
+  hotproxy upgrade | status [--json] | stop
+  hotproxy pause [--max-pause 30s] | resume                 hold new requests while nothing runs
+  (each takes --pid-file F | --control S | --runtime-dir D to name the instance)
 
 Examples:
   hotproxy --listen 8888 -- node app.js
@@ -80,17 +83,34 @@ function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Option
   return resolveOptions({ ...values, listen: values.listen ?? [], command: cmd.args.length > 0 ? cmd.args : file?.command ?? [] });
 }
 
-const CONTROL_COMMANDS = new Set(['reload', 'upgrade', 'status', 'stop']);
+const CONTROL_HELP: Record<ControlCommand, string> = {
+  reload: 'Deploy a new generation and wait until it serves (exit 0) or failed (exit 1, the old one serving on). '
+    + 'With -- <command…> and/or --env, that generation runs this command (default: the current one) with exactly these '
+    + 'variables added; once it serves, HUP and crash restarts run it too. Of reloads queued behind a deploy, the last one wins.',
+  upgrade: 'Replace the proxy workers with the code on disk now; open connections move. Waits until done (exit 0) or failed (exit 1).',
+  status: 'Show listeners, a pause, generations (commands, pids, health, in flight) and proxy workers.',
+  stop: 'Drain and stop the running hotproxy; waits until its master has exited.',
+  pause: 'Hold new requests (neither refused nor sent) and exit 0 once nothing is in flight, e.g. to migrate a database. '
+    + 'The pause ends by itself after --max-pause: what it held then gets 503, new requests flow again.',
+  resume: 'End a pause: the held requests go on in the order they arrived.',
+};
 
-function controlProgram(cmd: string): Command {
-  return new Command(`hotproxy ${cmd}`)
-    .description(`${cmd} a running hotproxy`)
+function controlProgram(cmd: ControlCommand): Command {
+  const p = new Command(`hotproxy ${cmd}`)
+    .description(CONTROL_HELP[cmd])
     .option('--control <path>', 'its control socket')
     .option('--pid-file <path>', 'its pid file')
     .option('--runtime-dir <dir>', 'where its runtime directory is, if it was started with --runtime-dir')
     .option('--json', 'print the answer as JSON')
     .exitOverride()
     .configureOutput({ writeErr: () => {} });
+  if (cmd === 'reload') {
+    p.usage('[options] [-- <command> [args...]]')
+      .argument('[command...]', 'the command the new generation runs, after --')
+      .option('--env <KEY=VALUE>', 'a variable for the new generation (repeatable)', (v: string, prev: string[] = []) => [...prev, v]);
+  }
+  if (cmd === 'pause') p.option('--max-pause <d>', 'the longest the pause lasts (default: 30s)');
+  return p;
 }
 
 async function control(cmd: ControlCommand, argv: string[]): Promise<never> {
@@ -99,28 +119,30 @@ async function control(cmd: ControlCommand, argv: string[]): Promise<never> {
     p.parse(argv, { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError && err.exitCode === 0) process.exit(0);
-    die(new UsageError((err as Error).message.replace(/^error: /, '')));
+    die(new UsageError((err as Error).message.replace(/^error: /, '')), `hotproxy ${cmd}`);
   }
   const f = p.opts();
   try {
-    const { code, out } = await runControl(cmd, { control: f.control, pidFile: f.pidFile, runtimeDir: f.runtimeDir, json: f.json });
+    const req = controlRequest(cmd, { env: f.env, maxPause: f.maxPause, command: p.args });
+    const { code, out } = await runControl(req, { control: f.control, pidFile: f.pidFile, runtimeDir: f.runtimeDir, json: f.json });
     process.stdout.write(`${out}\n`);
     process.exit(code);
   } catch (err) {
-    die(err);
+    die(err, `hotproxy ${cmd}`);
   }
 }
 
-function die(err: unknown): never {
+/** `help`: the command whose --help a usage error points to. */
+function die(err: unknown, help = 'hotproxy'): never {
   const code = err instanceof HotproxyError ? err.exitCode : 1;
-  const hint = err instanceof UsageError && err.code === 'E_USAGE' ? ' (see hotproxy --help)' : '';
+  const hint = err instanceof UsageError && err.code === 'E_USAGE' ? ` (see ${help} --help)` : '';
   process.stderr.write(`hotproxy: ${describe(err)}${hint}\n`);
   process.exit(code);
 }
 
 async function main(): Promise<void> {
   const sub = process.argv[2];
-  if (sub !== undefined && CONTROL_COMMANDS.has(sub)) await control(sub as ControlCommand, process.argv.slice(3));
+  if (sub !== undefined && Object.hasOwn(CONTROL_HELP, sub)) await control(sub as ControlCommand, process.argv.slice(3));
   let options: Options;
   try {
     options = parseArgs(process.argv);

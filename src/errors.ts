@@ -80,6 +80,16 @@ export class NoRouteError extends HotproxyError {
   }
 }
 
+/**
+ * A request held by `hotproxy pause` until --max-pause passed. The same code as NoRouteError:
+ * to the client it is the same 503, no backend took the request in time.
+ */
+export class PauseExpiredError extends NoRouteError {
+  constructor(message = 'held by a pause past --max-pause') {
+    super(message);
+  }
+}
+
 export class StoppingError extends HotproxyError {
   constructor(message = 'hotproxy is stopping') {
     super('E_STOPPING', message);

@@ -5,6 +5,8 @@ import { Master } from './master/master.js';
 
 export { Master } from './master/master.js';
 export type { DeployResult } from './master/deployer.js';
+export type { PauseResult, ResumeResult } from './master/pause.js';
+export type { Release } from './backend/command.js';
 export { resolveOptions, defaults, parseDuration, type Options, type OptionsInput, type BackendKind } from './options.js';
 export { parseListen, formatAddress, formatListen, type Address, type ListenSpec, type Inherited } from './address.js';
 export { HotproxyError, UsageError, ListenError, PidFileError, DeployError, ControlError, type ErrorCode } from './errors.js';

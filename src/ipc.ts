@@ -38,7 +38,8 @@ export interface Route {
 }
 
 export type ToWorker =
-  | { t: 'config'; config: WorkerConfig; route: Route }
+  /** `paused`: a pause is on; hold new requests from the start. */
+  | { t: 'config'; config: WorkerConfig; route: Route; paused: boolean }
   | { t: 'route'; route: Route }
   /** Report `drained` once `gen` has nothing in flight on this worker. */
   | { t: 'drain'; gen: number }
@@ -49,7 +50,11 @@ export type ToWorker =
   /** Replaced by a new worker: stop accepting, hand open connections over, then exit. */
   | { t: 'retire'; timeoutMs: number }
   /** An open client connection handed over from a retiring worker (the handle rides along). */
-  | { t: 'conn' };
+  | { t: 'conn' }
+  /** Hold new requests (do not send them upstream); report `idle` once nothing is in flight. */
+  | { t: 'pause'; seq: number }
+  /** Release the held requests in order, or (`expired`: past --max-pause) answer them 503. */
+  | { t: 'resume'; seq: number; expired: boolean };
 
 export type FromWorker =
   | { t: 'ready' }
@@ -61,7 +66,11 @@ export type FromWorker =
   /** A retiring worker's last traffic totals, sent just before it exits. */
   | { t: 'final'; traffic: Metrics }
   /** An instance refused a connection or stayed silent past --backend-timeout (a failed check). */
-  | { t: 'suspect'; id: string; gen: number; reason: 'refused' | 'timeout' };
+  | { t: 'suspect'; id: string; gen: number; reason: 'refused' | 'timeout' }
+  /** Paused, and nothing is in flight on this worker. */
+  | { t: 'idle'; seq: number }
+  /** Resumed: `held` requests were released (or answered 503). */
+  | { t: 'resumed'; seq: number; held: number };
 
 /** What only a worker can see, for `hotproxy status`. */
 export interface WorkerStats {
@@ -69,6 +78,8 @@ export interface WorkerStats {
   inflight: Record<number, number>;
   /** Open client connections. */
   connections: number;
+  /** Requests (tcp: connections) held by a pause. */
+  held: number;
   /** Request totals since the worker started, for /metrics. */
   traffic: Metrics;
 }

@@ -11,6 +11,12 @@ export const UPGRADING = 'Upgrading';
 export const UPGRADED = 'Upgraded';
 export const UPGRADE_FAILED = 'Upgrade failed; the current proxy workers keep serving';
 
+// master/pause.ts: `hotproxy pause` … `resume`. Pausing … Paused (nothing in flight) … Resumed, or Pause expired at --max-pause.
+export const PAUSING = 'Pausing: new requests are held';
+export const PAUSED = 'Paused: nothing in flight';
+export const RESUMED = 'Resumed: held requests released in order';
+export const PAUSE_EXPIRED = 'Pause expired (--max-pause): held requests got 503, new ones flow again';
+
 // master/signals.ts: an upgrade that threw rather than failed (the master's line is UPGRADE_FAILED).
 export const UPGRADE_ERROR = 'Upgrade failed';
 
@@ -22,6 +28,10 @@ export const DEPLOY_FAILED_NOTHING_SERVING = 'Deploy failed; no generation is se
 export const DRAINING = 'Draining';
 export const DRAIN_DEADLINE = 'Drain deadline passed; open requests were cut';
 export const DRAINED = 'Drained';
+/** A reload with a command while a deploy runs: it runs next, unless a later one overtakes it. */
+export const RELOAD_QUEUED = 'Reload queued behind the deploy in progress';
+/** `hotproxy reload -- <command>` with a command that cannot run: no deploy starts. */
+export const RELOAD_REFUSED = 'Reload refused; the current generation keeps serving';
 
 // master/generation.ts: the backends of a generation, and restarts of the active one.
 export const BACKEND_STARTED = 'Backend started';

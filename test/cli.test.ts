@@ -145,4 +145,24 @@ describe('bad input', () => {
     expect(text).toContain('--drain-timeout <duration> how long in-flight requests may take, and then the exit after SIGTERM (default: 30s; env: HOTPROXY_DRAIN_TIMEOUT)');
     expect(run(['--version']).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
+
+  it('each control command documents its flags in --help, and a bad one points there', () => {
+    const flags: Record<string, string[]> = {
+      reload: ['--env <KEY=VALUE>', '[-- <command> [args...]]'],
+      pause: ['--max-pause <d>', '30s'],
+      resume: [], status: [], upgrade: [], stop: [],
+    };
+    for (const [cmd, own] of Object.entries(flags)) {
+      const help = run([cmd, '--help']);
+      expect(help.status, cmd).toBe(0);
+      for (const f of ['--control <path>', '--pid-file <path>', '--runtime-dir <dir>', '--json', ...own]) expect(help.stdout, `${cmd} ${f}`).toContain(f);
+    }
+    expect(run(['--help']).stdout).toContain('hotproxy pause [--max-pause 30s] | resume');
+    const bad = run(['pause', '--max-pause', 'soon']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toBe('hotproxy: --max-pause: "soon" is not a duration (e.g. 500ms, 30s, 2m) (see hotproxy pause --help)\n');
+    const env = run(['reload', '--env', 'NOVALUE', '--', 'node', 'app.js']);
+    expect(env.status).toBe(2);
+    expect(env.stderr).toBe('hotproxy: --env: "NOVALUE" is not KEY=VALUE (see hotproxy reload --help)\n');
+  });
 });

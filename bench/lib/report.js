@@ -81,7 +81,7 @@ function swapTargetLines(res) {
 function readinessLines(res) {
   const r = res.readiness;
   if (!r) return [];
-  const start = res.appStart;
+  const start = r.appStart;
   return [
     '## Readiness: polled or told',
     '',

@@ -22,6 +22,8 @@ export interface InstanceSpec {
   index: number;
   attempt: number;
   command: string[];
+  /** Added to hotproxy's own environment (hotproxy reload --env). */
+  env: Record<string, string>;
   kind: BackendKind;
   runtimeDir: string;
   reaper: Reaper;
@@ -72,6 +74,7 @@ export class Instance {
     const sock = await openPrivateSocket(spec.kind, spec.runtimeDir, name);
     const env: NodeJS.ProcessEnv = { ...process.env };
     for (const k of INHERITED) delete env[k];
+    Object.assign(env, spec.env);
     // Bound before the fork, so a READY=1 sent at once is not lost; the events reach the
     // instance once it exists (a datagram is read on a later tick).
     let inst: Instance | undefined;

@@ -1,15 +1,16 @@
-// `hotproxy reload|status|stop`: find the running master's control socket, send one command,
-// wait for the outcome. reload blocks until the deploy succeeded or failed, so a deploy
-// script can trust the exit status.
+// `hotproxy reload|upgrade|status|stop|pause|resume`: find the running master's control socket,
+// send one command, wait for the outcome. reload blocks until the deploy succeeded or failed and
+// pause until nothing is in flight, so a deploy or migration script can trust the exit status.
 import net from 'node:net';
 import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlError, UsageError } from '../errors.js';
 import { isRunning, readPid } from '../master/files.js';
-import type { Status } from '../master/status.js';
-import { formatStatus } from './format.js';
-import { CONTROL_SOCKET, type ControlCommand, type ControlResponse } from './protocol.js';
+import { parseEnv } from '../backend/command.js';
+import { duration, parseDuration } from '../option-types.js';
+import { formatAnswer } from './format.js';
+import { CONTROL_SOCKET, DEFAULT_MAX_PAUSE_MS, type ControlCommand, type ControlRequest, type ControlResponse } from './protocol.js';
 
 export interface LocateOptions {
   control?: string;
@@ -40,11 +41,11 @@ export function locateControl(opts: LocateOptions): string {
   return join(base, live[0]!.name, CONTROL_SOCKET);
 }
 
-export function sendCommand(path: string, cmd: ControlCommand): Promise<ControlResponse> {
+export function sendCommand(path: string, req: ControlRequest): Promise<ControlResponse> {
   return new Promise((resolve, reject) => {
     const sock = net.connect(path);
     let buf = '';
-    sock.on('connect', () => sock.write(`${JSON.stringify({ cmd })}\n`));
+    sock.on('connect', () => sock.write(`${JSON.stringify(req)}\n`));
     sock.on('data', (d) => (buf += d.toString()));
     sock.on('error', (err) => reject(new ControlError(`cannot reach hotproxy at ${path}: ${err.message}`)));
     sock.on('close', () => {
@@ -73,27 +74,37 @@ export interface ControlOptions extends LocateOptions {
   timeoutMs?: number;
 }
 
+/** What a control command's flags and arguments ask the master (texts as the CLI got them). */
+export function controlRequest(cmd: ControlCommand, given: { env?: string[]; maxPause?: string; command?: string[] }): ControlRequest {
+  switch (cmd) {
+    case 'reload': {
+      const env = given.env?.length ? parseEnv(given.env) : undefined;
+      const command = given.command?.length ? given.command : undefined;
+      return { cmd, ...(command && { command }), ...(env && { env }) };
+    }
+    case 'pause': {
+      const maxPauseMs = given.maxPause === undefined ? DEFAULT_MAX_PAUSE_MS : parseDuration('--max-pause', given.maxPause);
+      duration().check('--max-pause', maxPauseMs);
+      return { cmd, maxPauseMs };
+    }
+    default:
+      return { cmd };
+  }
+}
+
 /** Runs one control command; returns what to print and the exit status. Never exits itself. */
-export async function runControl(cmd: ControlCommand, opts: ControlOptions): Promise<{ code: number; out: string }> {
+export async function runControl(req: ControlRequest, opts: ControlOptions): Promise<{ code: number; out: string }> {
   const path = locateControl(opts);
-  const res = await sendCommand(path, cmd);
+  const res = await sendCommand(path, req);
+  const { cmd } = req;
   if (opts.json) return { code: res.ok ? 0 : 1, out: JSON.stringify(res, null, 2) };
   if (!res.ok) throw new ControlError(`${cmd} failed: ${res.error}`);
-  switch (cmd) {
-    case 'status':
-      return { code: 0, out: formatStatus(res as unknown as Status) };
-    case 'reload':
-      return { code: 0, out: `deployed generation ${res.gen} (pids ${(res.pids as number[]).join(', ')}) in ${res.ms} ms` };
-    case 'upgrade':
-      return { code: 0, out: `upgraded proxy workers (pids ${(res.pids as number[]).join(', ')}) in ${res.ms} ms` };
-    case 'stop': {
-      const pid = res.pid as number;
-      const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
-      while (isRunning(pid)) {
-        if (Date.now() > deadline) throw new ControlError(`hotproxy ${pid} is still stopping after ${opts.timeoutMs ?? 120_000} ms`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      return { code: 0, out: `stopped hotproxy ${pid}` };
-    }
+  if (cmd !== 'stop') return { code: 0, out: formatAnswer(cmd, res) };
+  const pid = res.pid as number;
+  const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
+  while (isRunning(pid)) {
+    if (Date.now() > deadline) throw new ControlError(`hotproxy ${pid} is still stopping after ${opts.timeoutMs ?? 120_000} ms`);
+    await new Promise((r) => setTimeout(r, 50));
   }
+  return { code: 0, out: `stopped hotproxy ${pid}` };
 }

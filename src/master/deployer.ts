@@ -1,17 +1,27 @@
 // The deploy sequence, in one place: start green → wait healthy → switch → drain blue.
 // Invariant: at most one green exists at a time. A deploy requested while one runs is
 // coalesced: exactly one more runs after it, however many requests arrive meanwhile.
+//
+// Each deploy runs a release (a command and added variables): the one a reload asked for, else
+// the current one — the release of the last good deploy, which is what HUP redeploys. A failed
+// deploy changes nothing. Of reloads with a release queued behind a running deploy the last one
+// wins; a reload whose release was overtaken that way fails with why (its release never ran).
 import { EventEmitter } from 'node:events';
+import { checkRelease, type Release } from '../backend/command.js';
 import { Coalescer } from '../coalescer.js';
 import { describe } from '../errors.js';
 import type { Logger } from '../log.js';
 import { Generation, type GenerationContext, type RestartReason } from './generation.js';
 import type { ProxyWorkers } from './proxy-workers.js';
-import { DEPLOYED, DEPLOYING, DEPLOY_FAILED, DEPLOY_FAILED_NOTHING_SERVING, DRAINED, DRAINING, DRAIN_DEADLINE } from '../messages.js';
+import { DEPLOYED, DEPLOYING, DEPLOY_FAILED, DEPLOY_FAILED_NOTHING_SERVING, DRAINED, DRAINING, DRAIN_DEADLINE, RELOAD_QUEUED, RELOAD_REFUSED } from '../messages.js';
 
+/** `command`: what the generation runs; `envKeys`: the variables added for it (values stay private). */
 export type DeployResult =
-  | { ok: true; gen: number; pids: number[]; ms: number }
+  | { ok: true; gen: number; pids: number[]; ms: number; command: string[]; envKeys: string[] }
   | { ok: false; gen: number; error: string };
+
+/** One run of the sequence, with the release it ran (a reload tells by it whether its own ran). */
+type Run = { result: DeployResult; release: Release | undefined };
 
 /**
  * Emits `change` whenever the set of running generations or their pids changes, `deployed`
@@ -22,6 +32,10 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
   readonly draining = new Set<Generation>();
   private nextId = 1;
   private runs = new Coalescer(() => this.run());
+  /** What HUP deploys: the release of the last good deploy. */
+  current: Release;
+  /** Asked for by a reload, not started yet. */
+  private wanted: Release | undefined;
   green: Generation | undefined;
   private stopped = false;
   private log: Logger;
@@ -29,10 +43,27 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
   constructor(private ctx: GenerationContext, private workers: ProxyWorkers) {
     super();
     this.log = ctx.log.child({ component: 'deployer' });
+    this.current = { command: ctx.options.command, env: {} };
   }
 
-  deploy(): Promise<DeployResult> {
-    return this.runs.request();
+  /** A new generation of `release` (checked first: one that cannot start is refused), else of the current one. */
+  async deploy(release?: Release): Promise<DeployResult> {
+    if (release) {
+      try {
+        checkRelease(release);
+      } catch (err) {
+        const error = describe(err);
+        this.log.error({ command: release.command, err: error }, RELOAD_REFUSED);
+        return { ok: false, gen: 0, error };
+      }
+      if (this.runs.busy) this.log.info({ command: release.command, overtakes: this.wanted?.command }, RELOAD_QUEUED);
+      this.wanted = release;
+    }
+    const run = await this.runs.request();
+    if (release && run.release !== release) {
+      return { ok: false, gen: run.result.gen, error: `overtaken by a later reload (${run.release?.command.join(' ')}) before it started` };
+    }
+    return run.result;
   }
 
   /** Resolves once no deploy is running or queued. */
@@ -40,20 +71,23 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
     return this.runs.settled();
   }
 
-  private async run(): Promise<DeployResult> {
-    const result = await this.steps();
+  private async run(): Promise<Run> {
+    const release = this.wanted;
+    this.wanted = undefined;
+    const result = await this.steps(release ?? this.current);
     this.emit('deployed', result);
-    return result;
+    return { result, release };
   }
 
-  private async steps(): Promise<DeployResult> {
+  private async steps(release: Release): Promise<DeployResult> {
     const { options } = this.ctx;
     if (this.stopped) return { ok: false, gen: 0, error: 'hotproxy is stopping' };
-    const green = new Generation(this.nextId++, this.ctx);
+    const green = new Generation(this.nextId++, release, this.ctx);
     const log = this.log.child({ gen: green.id });
     const t0 = Date.now();
     this.green = green;
-    log.info(DEPLOYING);
+    const envKeys = Object.keys(release.env);
+    log.info({ command: release.command, envKeys }, DEPLOYING);
     try {
       // 1. start green, 2. wait until it is healthy
       await green.start(options.deployTimeoutMs);
@@ -69,18 +103,19 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
       await green.stop(options.drainTimeoutMs);
       return { ok: false, gen: green.id, error: 'hotproxy is stopping' };
     }
-    // 3. switch: once every worker acknowledged, blue gets no new request
+    // 3. switch: once every worker acknowledged, blue gets no new request; HUP runs this from now on
     const blue = this.active;
     this.active = green;
+    this.current = release;
     green.activate();
     green.on('targets', () => void this.publish(green));
     green.on('restarted', (why) => this.emit('restarted', why));
     await this.publish(green);
     const ms = Date.now() - t0;
-    log.info({ pids: green.pids, ms, previous: blue?.id }, DEPLOYED);
+    log.info({ pids: green.pids, ms, previous: blue?.id, command: release.command }, DEPLOYED);
     // 4. drain blue; the next deploy need not wait for it
     if (blue) void this.drain(blue);
-    return { ok: true, gen: green.id, pids: green.pids, ms };
+    return { ok: true, gen: green.id, pids: green.pids, ms, command: release.command, envKeys };
   }
 
   private async publish(gen: Generation): Promise<void> {

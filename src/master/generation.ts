@@ -6,6 +6,7 @@
 // through the moves below (starting → active → draining → stopped, or starting → failed).
 import { EventEmitter } from 'node:events';
 import { Backoff } from '../backoff.js';
+import type { Release } from '../backend/command.js';
 import type { Reaper } from '../backend/reaper.js';
 import { DeployError, describe } from '../errors.js';
 import { describeExit, Instance } from '../backend/instance.js';
@@ -65,7 +66,8 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [RestartR
   private abort = new AbortController();
   private monitor: Monitor | undefined;
 
-  constructor(readonly id: number, private ctx: GenerationContext) {
+  /** `release`: what every instance of it runs, restarts included, whatever is deployed later. */
+  constructor(readonly id: number, readonly release: Release, private ctx: GenerationContext) {
     super();
     this.log = ctx.log.child({ component: 'generation', gen: id });
     this.machine = new StateMachine<GenerationState>('starting', MOVES, this.log, 'Generation state');
@@ -181,7 +183,7 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [RestartR
     const { options, runtimeDir, log } = this.ctx;
     const inst = await Instance.start({
       gen: this.id, index: slot.index, attempt: slot.attempt++,
-      command: options.command, kind: options.backend, runtimeDir, log, reaper: this.ctx.reaper,
+      command: this.release.command, env: this.release.env, kind: options.backend, runtimeDir, log, reaper: this.ctx.reaper,
     });
     slot.instance = inst;
     this.log.info({ backendPid: inst.pid, instance: slot.index }, BACKEND_STARTED);

@@ -9,9 +9,12 @@ import { formatAddress, type Address } from '../address.js';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Reaper } from '../backend/reaper.js';
-import { CONTROL_SOCKET, type ControlRequest, type ControlResponse } from '../control/protocol.js';
+import { CONTROL_SOCKET, DEFAULT_MAX_PAUSE_MS, type ControlRequest, type ControlResponse } from '../control/protocol.js';
 import { ControlServer } from '../control/server.js';
 import { Deployer, type DeployResult } from './deployer.js';
+import { Pauser, type PauseResult, type ResumeResult } from './pause.js';
+import type { Release } from '../backend/command.js';
+import { duration } from '../option-types.js';
 import { claimPidFile, removeQuietly, statusFileContent, writeAtomic } from './files.js';
 import { collectStatus, type Status } from './status.js';
 import { bindListeners, type Listener } from './listeners.js';
@@ -41,6 +44,7 @@ export class Master {
   private runtimeDir: string | undefined;
   private workers: ProxyWorkers | undefined;
   private deployer: Deployer | undefined;
+  private pauser: Pauser | undefined;
   private stopping: Promise<void> | undefined;
   private reaper: Reaper | undefined;
   private control: ControlServer | undefined;
@@ -90,6 +94,7 @@ export class Master {
         onSuspect: (id, gen, reason) => { if (this.deployer?.active?.id === gen) this.deployer.active.suspect(id, reason); },
       });
       await this.workers.start();
+      this.pauser = new Pauser(this.workers, this.rootLog);
       const fromSystemd = this.listeners.filter((l) => l.fdName !== undefined).map((l) => `${formatAddress(l.address)} (fd ${l.fd}, ${l.fdName})`);
       this.log.info({ listen: this.addresses.map(formatAddress), mode: o.mode, workers: this.workers.pids, ...(fromSystemd.length ? { fromSystemd } : {}) }, LISTENING);
       this.reaper = new Reaper();
@@ -119,12 +124,19 @@ export class Master {
     return this.listeners.map((l) => l.address);
   }
 
-  /** A new generation (HUP). Coalesced with one in progress; an upgrade in progress goes first. */
-  async reload(): Promise<DeployResult> {
+  /**
+   * A new generation (HUP). Coalesced with one in progress; an upgrade in progress goes first.
+   * With a command or env, a generation of that release (the command defaults to the current
+   * one, the variables are exactly those given); once it serves, HUP and restarts run it too.
+   */
+  async reload(change?: Partial<Release>): Promise<DeployResult> {
     if (!this.deployer || this.state !== 'running') return { ok: false, gen: 0, error: `hotproxy is ${this.state}` };
+    const release = change && (change.command || change.env)
+      ? { command: change.command ?? this.deployer.current.command, env: change.env ?? {} }
+      : undefined;
     if (this.upgrades.busy) await this.upgrades.settled();
     void this.notifier?.reloading();
-    const r = await this.deployer.deploy();
+    const r = await this.deployer.deploy(release);
     const active = this.deployer.active?.id;
     void this.notifier?.ready(r.ok ? `serving generation ${r.gen}` : `deploy of generation ${r.gen} failed; serving generation ${active}`);
     return r;
@@ -139,12 +151,34 @@ export class Master {
     return this.upgrades.request();
   }
 
+  /**
+   * Holds new requests (`hotproxy pause`) and resolves once nothing is in flight; ends by itself
+   * after `maxPauseMs`, answering what it held 503 (src/master/pause.ts).
+   */
+  async pause(maxPauseMs = DEFAULT_MAX_PAUSE_MS): Promise<PauseResult> {
+    if (!this.pauser || this.state !== 'running') return { ok: false, error: `hotproxy is ${this.state}` };
+    try {
+      duration().check('--max-pause', maxPauseMs);
+    } catch (err) {
+      return { ok: false, error: describe(err) };
+    }
+    return this.pauser.pause(maxPauseMs);
+  }
+
+  /** Releases what a pause holds, in order; without a pause there is nothing to do. */
+  async resume(): Promise<ResumeResult | { ok: false; error: string }> {
+    if (!this.pauser || this.state !== 'running') return { ok: false, error: `hotproxy is ${this.state}` };
+    return this.pauser.resume();
+  }
+
   private async runUpgrade(): Promise<UpgradeResult> {
     const workers = this.workers!;
     await this.deployer!.settled();
     const before = workers.pids;
     this.log.info({ workers: before }, UPGRADING);
-    const r = await workers.upgrade(this.options.upgradeTimeoutMs, this.options.drainTimeoutMs);
+    // Old workers retire once a pause ends (what they hold is released, not cut): allow for it.
+    const drainMs = this.options.drainTimeoutMs + (this.pauser?.leftMs() ?? 0);
+    const r = await workers.upgrade(this.options.upgradeTimeoutMs, drainMs);
     this.metrics?.upgraded(r.ok);
     if (r.ok) this.log.info({ workers: r.pids, previous: before, ms: r.ms }, UPGRADED);
     else this.log.error({ err: r.error }, UPGRADE_FAILED);
@@ -157,7 +191,7 @@ export class Master {
     return collectStatus({
       pid: process.pid, state: this.state, mode: this.options.mode,
       listen: this.addresses.map(formatAddress), uptimeMs: Date.now() - this.startedAt,
-      deploying: d?.green !== undefined,
+      deploying: d?.green !== undefined, paused: this.pauser?.status() ?? null,
     }, gens, this.workers);
   }
 
@@ -185,7 +219,11 @@ export class Master {
       case 'status':
         return { ok: true, ...(await this.status()) };
       case 'reload':
-        return { ...(await this.reload()) };
+        return { ...(await this.reload({ command: req.command, env: req.env })) };
+      case 'pause':
+        return { ...(await this.pause(req.maxPauseMs)) };
+      case 'resume':
+        return { ...(await this.resume()) };
       case 'upgrade':
         return { ...(await this.upgrade()) };
       case 'stop':
@@ -216,6 +254,8 @@ export class Master {
     this.log.info('Stopping');
     const notified = this.notifier?.stopping();
     try {
+      // What a pause holds is served while the workers drain, not refused.
+      await this.pauser?.stop();
       // Stop accepting: drop the master's copies first, so the socket stops listening the
       // moment the last worker closes its own — nothing is left queued that nobody accepts.
       for (const l of this.listeners) l.close();

@@ -31,20 +31,22 @@ class ProxyWorker {
     if (this.alive && this.child.connected) this.child.send(msg);
   }
 
-  /** True when a matching message arrives; false if the worker exits first or time runs out. */
-  waitFor(match: (m: FromWorker) => boolean, timeoutMs = Infinity): Promise<boolean> {
-    if (!this.alive) return Promise.resolve(false);
+  /** True when a matching message arrives; false if the worker exits first, time runs out or `signal` aborts. */
+  waitFor(match: (m: FromWorker) => boolean, timeoutMs = Infinity, signal?: AbortSignal): Promise<boolean> {
+    if (!this.alive || signal?.aborted) return Promise.resolve(false);
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const done = (v: boolean): void => {
         clearTimeout(timer);
         this.child.off('message', onMessage);
         this.child.off('exit', onExit);
+        signal?.removeEventListener('abort', onExit);
         resolve(v);
       };
       const onMessage = (m: FromWorker): void => { if (match(m)) done(true); };
       const onExit = (): void => done(false);
       this.child.on('message', onMessage).once('exit', onExit);
+      signal?.addEventListener('abort', onExit);
       if (timeoutMs !== Infinity) timer = setTimeout(() => done(false), timeoutMs);
     });
   }
@@ -72,6 +74,9 @@ export class ProxyWorkers {
   private relayNext = 0;
   private backoffs: Backoff[];
   private route: Route = { seq: 0, gen: null, targets: [] };
+  /** A pause is on: workers started meanwhile (crash, upgrade) hold requests from the start. */
+  private paused = false;
+  private pauseSeq = 0;
   private stopping = false;
   private statsSeq = 0;
   private log: Logger;
@@ -116,6 +121,7 @@ export class ProxyWorkers {
       t: 'config',
       config: { ...config, index, fds: fds.map((_, k) => FIRST_LISTENER_FD + k) },
       route: this.route,
+      paused: this.paused,
     });
     return { w, ready };
   }
@@ -209,6 +215,35 @@ export class ProxyWorkers {
     if (results.every(Boolean)) return true;
     for (const w of live) w.send({ t: 'cut', gen });
     return false;
+  }
+
+  /**
+   * Every worker holds new requests from now on. Resolves true once none has anything in flight
+   * (a worker that exits meanwhile has nothing), false if `signal` aborts first.
+   */
+  async hold(signal: AbortSignal): Promise<boolean> {
+    this.paused = true;
+    const seq = ++this.pauseSeq;
+    const idle = await Promise.all(this.live().map((w) => {
+      const done = w.waitFor((m) => m.t === 'idle' && m.seq === seq, Infinity, signal);
+      w.send({ t: 'pause', seq });
+      return done.then((ok) => ok || !w.alive);
+    }));
+    return !signal.aborted && idle.every(Boolean);
+  }
+
+  /** Releases what the workers hold, in order, or (`expired`) answers it 503. Resolves with how much that was. */
+  async release(expired: boolean): Promise<number> {
+    this.paused = false;
+    const seq = ++this.pauseSeq;
+    const held = await Promise.all(this.live().map(async (w) => {
+      let n = 0;
+      const acked = w.waitFor((m) => m.t === 'resumed' && m.seq === seq && ((n = m.held), true), ROUTE_ACK_TIMEOUT_MS);
+      w.send({ t: 'resume', seq, expired });
+      await acked;
+      return n;
+    }));
+    return held.reduce((a, b) => a + b, 0);
   }
 
   /** Each live worker's view: in-flight work by generation and open connections. */

@@ -1,6 +1,7 @@
 // What `hotproxy status` shows: listeners, generations with pids, health and age, and what
 // each proxy worker has in flight and open.
 import type { Generation, InstanceStatus } from './generation.js';
+import type { PauseStatus } from './pause.js';
 import type { ProxyWorkers } from './proxy-workers.js';
 
 export interface GenerationStatus {
@@ -13,6 +14,9 @@ export interface GenerationStatus {
   inflight: number;
   /** Each instance's health and, when unhealthy, why. */
   instances: InstanceStatus[];
+  /** What it runs, and the names of the variables added for it (hotproxy reload --env). */
+  command: string[];
+  envKeys: string[];
 }
 
 export interface WorkerStatus {
@@ -20,6 +24,8 @@ export interface WorkerStatus {
   pid: number;
   connections: number | null;
   inflight: number | null;
+  /** Held by a pause. */
+  held: number | null;
 }
 
 export interface Status {
@@ -29,23 +35,29 @@ export interface Status {
   listen: string[];
   uptimeMs: number;
   deploying: boolean;
+  /** Set while `hotproxy pause` holds requests; `held` sums the workers'. */
+  paused: (PauseStatus & { held: number }) | null;
   generations: GenerationStatus[];
   workers: WorkerStatus[];
 }
 
-export async function collectStatus(base: Omit<Status, 'generations' | 'workers'>, gens: Generation[], workers: ProxyWorkers | undefined): Promise<Status> {
+export async function collectStatus(base: Omit<Status, 'generations' | 'workers' | 'paused'> & { paused: PauseStatus | null }, gens: Generation[], workers: ProxyWorkers | undefined): Promise<Status> {
   const stats = (await workers?.stats()) ?? [];
   const inflightOf = (gen: number): number => stats.reduce((n, w) => n + (w.stats?.inflight[gen] ?? 0), 0);
+  const held = stats.reduce((n, w) => n + (w.stats?.held ?? 0), 0);
   return {
     ...base,
+    paused: base.paused && { ...base.paused, held },
     generations: gens.map((g) => ({
       gen: g.id, state: g.state, pids: g.pids, healthy: g.healthyCount, size: g.size,
       ageMs: Date.now() - g.startedAt, inflight: inflightOf(g.id), instances: g.instances(),
+      command: g.release.command, envKeys: Object.keys(g.release.env),
     })),
     workers: stats.map((w) => ({
       worker: w.worker, pid: w.pid,
       connections: w.stats?.connections ?? null,
       inflight: w.stats ? Object.values(w.stats.inflight).reduce((a, b) => a + b, 0) : null,
+      held: w.stats?.held ?? null,
     })),
   };
 }

@@ -8,6 +8,8 @@ import { HttpEngine } from './node/engine.js';
 import { Inflight } from './inflight.js';
 import { RawEngine } from './raw/engine.js';
 import { Router } from './router.js';
+import { waitUntil } from './wait-until.js';
+import { TIMER_MAX_MS } from '../option-types.js';
 import { TcpEngine } from './tcp/engine.js';
 import { closeHandle, fallbacks, has, internals, NODE_INTERNAL_MISSING, sendHandle } from '../internals/index.js';
 import { INTERNALS_PROBED } from '../messages.js';
@@ -23,11 +25,13 @@ function send(msg: FromWorker): void {
 
 let engine: Engine | undefined;
 let log: Logger | undefined;
+let mode: WorkerConfig['mode'] | undefined;
 const router = new Router();
 const inflight = new Inflight();
 router.onSuspect = (target, reason) => send({ t: 'suspect', id: target.id, gen: target.gen, reason });
 
 async function start(config: WorkerConfig): Promise<void> {
+  mode = config.mode;
   log = createLogger(config.log).child({ component: 'proxy', worker: config.index });
   log.info({ internals: internals() }, INTERNALS_PROBED);
   for (const f of fallbacks()) log.warn(f, NODE_INTERNAL_MISSING);
@@ -54,7 +58,13 @@ function handOff(handle: unknown): Promise<void> {
 }
 
 async function retire(timeoutMs: number): Promise<void> {
-  if (engine) await engine.retire(timeoutMs, handOff);
+  // What a pause holds is released (or answered 503) when it ends, never cut by a retire; the
+  // master ends every pause by --max-pause and allows for it in the retire deadline. The http
+  // engines keep a connection whose request is held until it reaches a boundary; tcp mode's
+  // retire is a stop, which would close held connections, so it waits for the pause to end.
+  const deadline = Date.now() + timeoutMs;
+  if (mode === 'tcp') await waitUntil(() => !router.isPaused, TIMER_MAX_MS);
+  if (engine) await engine.retire(Math.max(0, deadline - Date.now()), handOff);
   // Its totals live on in the master's /metrics, so counters never go backwards.
   if (!process.connected) process.exit(0);
   process.send!({ t: 'final', traffic: traffic.toJSON() } satisfies FromWorker, undefined, {}, () => process.exit(0));
@@ -64,6 +74,7 @@ process.on('message', (msg: ToWorker, handle?: unknown) => {
   switch (msg.t) {
     case 'config':
       router.set(msg.route);
+      if (msg.paused) router.pause();
       start(msg.config).catch((err) => {
         console.error(`hotproxy worker: ${(err as Error).message}`);
         process.exit(1);
@@ -87,13 +98,20 @@ process.on('message', (msg: ToWorker, handle?: unknown) => {
     case 'retire':
       void retire(msg.timeoutMs);
       return;
+    case 'pause':
+      router.pause();
+      void inflight.whenAllIdle().then(() => send({ t: 'idle', seq: msg.seq }));
+      return;
+    case 'resume':
+      send({ t: 'resumed', seq: msg.seq, held: msg.expired ? router.expire() : router.resume() });
+      return;
     case 'conn':
       if (engine) engine.adopt(handle);
       else closeHandle(handle);
       return;
     case 'stats':
       void (engine?.connections() ?? Promise.resolve(0)).then((connections) =>
-        send({ t: 'stats', seq: msg.seq, stats: { inflight: inflight.byGen(), connections, traffic: traffic.toJSON() } }));
+        send({ t: 'stats', seq: msg.seq, stats: { inflight: inflight.byGen(), connections, held: router.held, traffic: traffic.toJSON() } }));
       return;
   }
 });

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { NoRouteError, StoppingError } from '../../src/errors.js';
+import { NoRouteError, PauseExpiredError, StoppingError } from '../../src/errors.js';
+import { statusFor } from '../../src/proxy/failure.js';
 import type { Route, Target } from '../../src/ipc.js';
 import { Router } from '../../src/proxy/router.js';
 
@@ -184,5 +185,76 @@ describe('Router.wait', () => {
     r.close();
     await expect(r.wait(10_000)).rejects.toBeInstanceOf(StoppingError);
     expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('Router.pause (hotproxy pause)', () => {
+  it('hands out nothing while paused, even with targets, and other() still answers in-flight retries', () => {
+    const r = new Router();
+    const rt = route(1, 2);
+    r.set(rt);
+    r.pause();
+    expect(r.pick()).toBeUndefined();
+    expect(r.other(rt.targets[0]!)?.id).toBe('1.1');
+  });
+
+  it('holds waiters past their queue timeout, and resume releases them in the order they came', async () => {
+    const r = new Router();
+    r.set(route(1, 3));
+    r.pause();
+    const order: string[] = [];
+    const waits = ['a', 'b', 'c', 'd'].map((name) => r.wait(1000).then((t) => order.push(`${name}:${t.id}`)));
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(order).toEqual([]);
+    expect(r.held).toBe(4);
+    expect(r.resume()).toBe(4);
+    await Promise.all(waits);
+    expect(order).toEqual(['a:1.0', 'b:1.1', 'c:1.2', 'd:1.0']);
+    expect(r.held).toBe(0);
+  });
+
+  it('a waiter that was queued before the pause stops its clock, and gets a fresh queue timeout at resume', async () => {
+    const r = new Router();
+    let err: unknown;
+    const w = r.wait(1000).catch((e: unknown) => { err = e; });
+    await vi.advanceTimersByTimeAsync(900);
+    r.pause();
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(err).toBeUndefined();
+    r.resume(); // still no route: its queue timeout starts again
+    await vi.advanceTimersByTimeAsync(999);
+    expect(err).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1);
+    await w;
+    expect(err).toBeInstanceOf(NoRouteError);
+  });
+
+  it('a new route while paused does not release anyone; resume sends them to it', async () => {
+    const r = new Router();
+    r.set(route(1, 1));
+    r.pause();
+    let got: string | undefined;
+    const w = r.wait(1000).then((t) => { got = t.id; });
+    r.set(route(2, 1, 2));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(got).toBeUndefined();
+    r.resume();
+    await w;
+    expect(got).toBe('2.0');
+  });
+
+  it('expire() fails what is held with a 503 error and lets new requests through', async () => {
+    const r = new Router();
+    r.set(route(1, 1));
+    r.pause();
+    const waits = [r.wait(1000), r.wait(1000)].map((p) => p.then(() => 'resolved', (e: unknown) => e));
+    expect(r.expire()).toBe(2);
+    for (const e of await Promise.all(waits)) {
+      expect(e).toBeInstanceOf(PauseExpiredError);
+      expect(statusFor(e)).toBe(503);
+    }
+    expect(r.pick()?.id).toBe('1.0');
+    expect(r.resume()).toBe(0);
   });
 });

@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'E_DEPLOY_FAILED'
   | 'E_WORKER_FAILED'
   | 'E_NO_ROUTE'
+  | 'E_PAUSE_EXPIRED'
   | 'E_UPSTREAM_CLOSED'
   | 'E_UPSTREAM_TIMEOUT'
   | 'E_UPSTREAM_UNHEALTHY'
@@ -84,9 +85,10 @@ export class NoRouteError extends HotproxyError {
  * A request held by `hotproxy pause` until --max-pause passed. The same code as NoRouteError:
  * to the client it is the same 503, no backend took the request in time.
  */
-export class PauseExpiredError extends NoRouteError {
+/** A request held by `hotproxy pause` past --max-pause. Maps to 503. */
+export class PauseExpiredError extends HotproxyError {
   constructor(message = 'held by a pause past --max-pause') {
-    super(message);
+    super('E_PAUSE_EXPIRED', message);
   }
 }
 

@@ -12,7 +12,7 @@ const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'E_UPSTREAM_TIMEOUT', 'E_UPSTREAM_UN
 
 export function statusFor(err: unknown): ProxyStatus {
   const code = (err as { code?: string } | null)?.code;
-  if (err instanceof HotproxyError && (err.code === 'E_NO_ROUTE' || err.code === 'E_STOPPING')) return 503;
+  if (err instanceof HotproxyError && (err.code === 'E_NO_ROUTE' || err.code === 'E_PAUSE_EXPIRED' || err.code === 'E_STOPPING')) return 503;
   if (code !== undefined && TIMEOUT_CODES.has(code)) return 504;
   return 502;
 }

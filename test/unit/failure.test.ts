@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NoRouteError, StoppingError, UpstreamClosedError, UpstreamTimeoutError, UpstreamUnhealthyError, UsageError } from '../../src/errors.js';
+import { NoRouteError, PauseExpiredError, StoppingError, UpstreamClosedError, UpstreamTimeoutError, UpstreamUnhealthyError, UsageError } from '../../src/errors.js';
 import { bodyFor, isRefused, isRetryable, mayRetry, MAX_ATTEMPTS, statusFor } from '../../src/proxy/failure.js';
 
 /** An error as Node's net or http layer reports it. */
@@ -9,6 +9,7 @@ describe('statusFor (what the client sees when the proxy fails)', () => {
   it('no routable backend, or a proxy that is stopping, is 503', () => {
     expect(statusFor(new NoRouteError())).toBe(503);
     expect(statusFor(new StoppingError())).toBe(503);
+    expect(statusFor(new PauseExpiredError())).toBe(503);
   });
 
   it('a silent backend, or one that left rotation before it answered, is 504', () => {

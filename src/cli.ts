@@ -87,6 +87,9 @@ const CONTROL_HELP: Record<ControlCommand, string> = {
   reload: 'Deploy a new generation and wait until it serves (exit 0) or failed (exit 1, the old one serving on). '
     + 'With -- <command…> and/or --env, that generation runs this command (default: the current one) with exactly these '
     + 'variables added; once it serves, HUP and crash restarts run it too. Of reloads queued behind a deploy, the last one wins.',
+  rollback: 'Route back to the previous generation and wait until it serves (exit 0) or failed (exit 1): at once when '
+    + '--keep-previous kept it warm (after one health check), otherwise by deploying its command again. The generation '
+    + 'rolled back from drains.',
   upgrade: 'Replace the proxy workers with the code on disk now; open connections move. Waits until done (exit 0) or failed (exit 1).',
   status: 'Show listeners, a pause, generations (commands, pids, health, in flight) and proxy workers.',
   stop: 'Drain and stop the running hotproxy; waits until its master has exited.',

@@ -28,6 +28,10 @@ export const DEPLOY_FAILED_NOTHING_SERVING = 'Deploy failed; no generation is se
 export const DRAINING = 'Draining';
 export const DRAIN_DEADLINE = 'Drain deadline passed; open requests were cut';
 export const DRAINED = 'Drained';
+/** --keep-previous: the replaced generation runs on, unrouted. Then a rollback: Rolled back. */
+export const KEPT_WARM = 'Kept warm for a rollback';
+export const ROLLED_BACK = 'Rolled back';
+export const ROLLBACK_NOT_WARM = 'Warm generation failed its check; deploying the previous release instead';
 /** A reload with a command while a deploy runs: it runs next, unless a later one overtakes it. */
 export const RELOAD_QUEUED = 'Reload queued behind the deploy in progress';
 /** `hotproxy reload -- <command>` with a command that cannot run: no deploy starts. */

@@ -65,6 +65,10 @@ export const OPTIONS = [
     help: 'how long in-flight requests may take, and then the exit after SIGTERM',
   },
   {
+    key: 'keepPreviousMs', flag: 'keep-previous', arg: '<duration>', type: duration({ zero: true }), default: 0,
+    help: 'after a deploy, keep the previous generation running (unrouted) this long for an instant `hotproxy rollback`; 0 = off',
+  },
+  {
     key: 'upgradeTimeoutMs', flag: 'upgrade-timeout', arg: '<duration>', type: duration(), default: 30_000,
     help: 'how long new proxy workers may take to be ready in an upgrade',
   },

@@ -32,6 +32,7 @@ export function parseDuration(flag: string, text: string): number {
 
 // A minute is said as 60s, as nginx and HAProxy users write it; whole minutes from two up as m.
 export function showDuration(ms: number): string {
+  if (ms === 0) return '0';
   return ms % 60_000 === 0 && ms >= 120_000 ? `${ms / 60_000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 

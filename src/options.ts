@@ -27,6 +27,8 @@ export interface Options {
   proxyWorkers: number;
   deployTimeoutMs: number;
   drainTimeoutMs: number;
+  /** After a deploy, the previous generation runs on, unrouted, this long (0: drained at once). */
+  keepPreviousMs: number;
   /** How long new proxy workers may take to be ready in an upgrade. */
   upgradeTimeoutMs: number;
   queueTimeoutMs: number;

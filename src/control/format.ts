@@ -8,6 +8,8 @@ export function formatAnswer(cmd: Exclude<ControlCommand, 'stop'>, res: ControlR
       return formatStatus(res as unknown as Status);
     case 'reload':
       return `deployed generation ${res.gen} (pids ${(res.pids as number[]).join(', ')}) in ${res.ms} ms: ${formatRelease(res.command as string[], res.envKeys as string[])}`;
+    case 'rollback':
+      return `rolled back to generation ${res.gen} (pids ${(res.pids as number[]).join(', ')}) in ${res.ms} ms${res.warm ? ', warm' : ', deployed anew'}: ${formatRelease(res.command as string[], res.envKeys as string[])}`;
     case 'upgrade':
       return `upgraded proxy workers (pids ${(res.pids as number[]).join(', ')}) in ${res.ms} ms`;
     case 'pause':

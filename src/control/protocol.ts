@@ -1,8 +1,9 @@
 // The control socket speaks newline-delimited JSON: one request, one response.
-export type ControlCommand = 'status' | 'reload' | 'upgrade' | 'stop' | 'pause' | 'resume';
+export type ControlCommand = 'status' | 'reload' | 'rollback' | 'upgrade' | 'stop' | 'pause' | 'resume';
 
 export type ControlRequest =
-  | { cmd: 'status' | 'upgrade' | 'stop' }
+  /** rollback: back to the previous generation (the warm one at once), answered once it serves or failed. */
+  | { cmd: 'status' | 'upgrade' | 'stop' | 'rollback' }
   /**
    * Without `command` and `env`: a new generation of the current command (as HUP). With either:
    * that command (default: the current one) with exactly these variables added.

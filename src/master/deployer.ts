@@ -6,6 +6,11 @@
 // the current one — the release of the last good deploy, which is what HUP redeploys. A failed
 // deploy changes nothing. Of reloads with a release queued behind a running deploy the last one
 // wins; a reload whose release was overtaken that way fails with why (its release never ran).
+//
+// With --keep-previous, blue is kept warm (running, unrouted) that long instead of drained. A
+// rollback is a run of its own in the same queue: it routes back to the warm generation once it
+// passes a check — nothing starts — or else deploys the previous release; either way the
+// generation rolled back from drains.
 import { EventEmitter } from 'node:events';
 import { checkRelease, type Release } from '../backend/command.js';
 import { Coalescer } from '../coalescer.js';
@@ -13,15 +18,17 @@ import { describe } from '../errors.js';
 import type { Logger } from '../log.js';
 import { Generation, type GenerationContext, type RestartReason } from './generation.js';
 import type { ProxyWorkers } from './proxy-workers.js';
+import { KEPT_WARM, ROLLBACK_NOT_WARM, ROLLED_BACK } from '../messages.js';
 import { DEPLOYED, DEPLOYING, DEPLOY_FAILED, DEPLOY_FAILED_NOTHING_SERVING, DRAINED, DRAINING, DRAIN_DEADLINE, RELOAD_QUEUED, RELOAD_REFUSED } from '../messages.js';
 
 /** `command`: what the generation runs; `envKeys`: the variables added for it (values stay private). */
 export type DeployResult =
-  | { ok: true; gen: number; pids: number[]; ms: number; command: string[]; envKeys: string[] }
+  /** `warm`: a rollback that routed back to the generation --keep-previous kept running. */
+  | { ok: true; gen: number; pids: number[]; ms: number; command: string[]; envKeys: string[]; warm?: boolean }
   | { ok: false; gen: number; error: string };
 
 /** One run of the sequence, with the release it ran (a reload tells by it whether its own ran). */
-type Run = { result: DeployResult; release: Release | undefined };
+type Run = { result: DeployResult; release: Release | undefined; rollback?: boolean };
 
 /**
  * Emits `change` whenever the set of running generations or their pids changes, `deployed`
@@ -36,6 +43,13 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
   current: Release;
   /** Asked for by a reload, not started yet. */
   private wanted: Release | undefined;
+  /** A rollback was asked for: the next run is one. */
+  private wantRollback = false;
+  /** The generation before the active one, kept running for --keep-previous. */
+  warm: Generation | undefined;
+  private warmTimer: NodeJS.Timeout | undefined;
+  /** The release the active generation replaced: what a rollback deploys when nothing is warm. */
+  private previous: Release | undefined;
   green: Generation | undefined;
   private stopped = false;
   private log: Logger;
@@ -71,7 +85,23 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
     return this.runs.settled();
   }
 
+  /** Back to the previous generation: the warm one at once, else a deploy of its release. */
+  async rollback(): Promise<DeployResult> {
+    this.wantRollback = true;
+    const run = await this.runs.request();
+    if (!run.rollback) return { ok: false, gen: run.result.gen, error: 'overtaken by another rollback' };
+    return run.result;
+  }
+
   private async run(): Promise<Run> {
+    if (this.wantRollback) {
+      // A rollback overtakes reloads queued with it: what they asked for is not what is wanted now.
+      this.wantRollback = false;
+      this.wanted = undefined;
+      const result = await this.rollbackSteps();
+      this.emit('deployed', result);
+      return { result, release: undefined, rollback: true };
+    }
     const release = this.wanted;
     this.wanted = undefined;
     const result = await this.steps(release ?? this.current);
@@ -79,7 +109,43 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
     return { result, release };
   }
 
-  private async steps(release: Release): Promise<DeployResult> {
+  private async rollbackSteps(): Promise<DeployResult> {
+    const from = this.active;
+    const warm = this.warm;
+    const t0 = Date.now();
+    if (warm) {
+      this.forgetWarm();
+      // 1. check the warm generation, 2. switch back to it, 3. drain the one rolled back from
+      const why = await warm.check();
+      if (why === undefined && !this.stopped) {
+        const log = this.log.child({ gen: warm.id });
+        this.active = warm;
+        warm.reactivate();
+        this.previous = from?.release;
+        this.current = warm.release;
+        await this.publish(warm);
+        const ms = Date.now() - t0;
+        log.info({ pids: warm.pids, ms, from: from?.id, warm: true }, ROLLED_BACK);
+        if (from) void this.drain(from);
+        return { ok: true, gen: warm.id, pids: warm.pids, ms, command: warm.release.command, envKeys: Object.keys(warm.release.env), warm: true };
+      }
+      this.log.warn({ gen: warm.id, err: why }, ROLLBACK_NOT_WARM);
+      void this.drain(warm);
+    }
+    const release = this.previous;
+    if (!release) return { ok: false, gen: 0, error: 'nothing to roll back to: no deploy has replaced the first generation' };
+    // Deployed anew; the generation rolled back from drains (it is not kept warm).
+    return this.steps(release, false);
+  }
+
+  /** Drops the warm generation's timer; it is the caller's to route or drain. */
+  private forgetWarm(): void {
+    clearTimeout(this.warmTimer);
+    this.warm = undefined;
+  }
+
+  /** `keepBlue`: keep the generation replaced warm for --keep-previous (not on a rollback). */
+  private async steps(release: Release, keepBlue = true): Promise<DeployResult> {
     const { options } = this.ctx;
     if (this.stopped) return { ok: false, gen: 0, error: 'hotproxy is stopping' };
     const green = new Generation(this.nextId++, release, this.ctx);
@@ -106,6 +172,7 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
     // 3. switch: once every worker acknowledged, blue gets no new request; HUP runs this from now on
     const blue = this.active;
     this.active = green;
+    if (blue) this.previous = blue.release;
     this.current = release;
     green.activate();
     green.on('targets', () => void this.publish(green));
@@ -113,14 +180,35 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
     await this.publish(green);
     const ms = Date.now() - t0;
     log.info({ pids: green.pids, ms, previous: blue?.id, command: release.command }, DEPLOYED);
-    // 4. drain blue; the next deploy need not wait for it
-    if (blue) void this.drain(blue);
+    // 4. drain blue (or keep it warm); the next deploy need not wait for it
+    if (blue && keepBlue && options.keepPreviousMs > 0) this.keepWarm(blue);
+    else if (blue) void this.drain(blue);
     return { ok: true, gen: green.id, pids: green.pids, ms, command: release.command, envKeys };
   }
 
   private async publish(gen: Generation): Promise<void> {
     if (this.active !== gen) return;
     await this.workers.setRoute(gen.id, gen.targets());
+    this.emit('change');
+  }
+
+  /** Unrouted, finishing what it has in flight, running on for --keep-previous. */
+  private keepWarm(blue: Generation): void {
+    const { keepPreviousMs, drainTimeoutMs } = this.ctx.options;
+    // One warm generation at most: the one kept before goes now.
+    const older = this.warm;
+    if (older) { this.forgetWarm(); void this.drain(older); }
+    this.warm = blue;
+    blue.keepWarm();
+    this.log.info({ gen: blue.id, pids: blue.pids, keepMs: keepPreviousMs }, KEPT_WARM);
+    // Its in-flight requests finish and the workers drop its idle connections; its processes stay.
+    void this.workers.drain(blue.id, drainTimeoutMs);
+    this.warmTimer = setTimeout(() => {
+      if (this.warm !== blue) return;
+      this.forgetWarm();
+      void this.drain(blue);
+    }, keepPreviousMs);
+    this.warmTimer.unref();
     this.emit('change');
   }
 
@@ -143,8 +231,11 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
     this.stopped = true;
     const { drainTimeoutMs } = this.ctx.options;
     const green = this.green;
+    const warm = this.warm;
+    this.forgetWarm();
     await Promise.all([
       green?.stop(drainTimeoutMs),
+      warm?.stop(drainTimeoutMs),
       this.active?.stop(drainTimeoutMs),
       ...[...this.draining].map((g) => g.stop(drainTimeoutMs)),
     ]);
@@ -152,6 +243,6 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
   }
 
   kill(): void {
-    for (const g of [this.green, this.active, ...this.draining]) g?.kill();
+    for (const g of [this.green, this.active, this.warm, ...this.draining]) g?.kill();
   }
 }

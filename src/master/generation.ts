@@ -18,11 +18,13 @@ import type { Options } from '../options.js';
 import { StateMachine, type Moves } from '../state.js';
 import { BACKEND_EXITED, BACKEND_REPLACED, BACKEND_RESTARTED, BACKEND_RESTART_FAILED, BACKEND_STARTED, REPLACING_BACKEND } from '../messages.js';
 
-export type GenerationState = 'starting' | 'active' | 'draining' | 'stopped' | 'failed';
+export type GenerationState = 'starting' | 'active' | 'warm' | 'draining' | 'stopped' | 'failed';
 
 const MOVES: Moves<GenerationState> = {
   starting: ['active', 'failed', 'stopped'], // stopped: hotproxy stops during the deploy
-  active: ['draining', 'stopped'],
+  active: ['warm', 'draining', 'stopped'],
+  // Kept for --keep-previous after a deploy: back to active on a rollback, else drained.
+  warm: ['active', 'draining', 'stopped'],
   draining: ['stopped'],
   failed: ['stopped'],
   stopped: [],
@@ -127,19 +129,56 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [RestartR
   /** Takes traffic from now on; an instance that exits is restarted. */
   activate(): void {
     this.machine.to('active');
-    const live = this.ctx.live;
-    if (live) {
-      this.monitor = new Monitor(live, {
-        changed: (i) => { const s = this.slots[i]!; s.healthy = this.monitor!.inRotation(i); this.emit('targets'); },
-        replace: (i, why) => this.replace(this.slots[i]!, why),
-      }, this.log);
-    }
+    this.startMonitor();
     for (const slot of this.slots) {
       const inst = slot.instance!;
       slot.backoff.up();
       this.watch(slot, inst);
       void inst.exited.then(() => this.onExit(slot, inst));
     }
+  }
+
+  /**
+   * No longer routed, but kept running (--keep-previous) so a rollback is a route switch.
+   * Not checked or restarted meanwhile: a rollback checks it first.
+   */
+  keepWarm(): void {
+    this.machine.to('warm');
+    this.monitor?.stop();
+    this.monitor = undefined;
+  }
+
+  /** Every instance still running and passing one check now; else why not. */
+  async check(): Promise<string | undefined> {
+    const why = await Promise.all(this.slots.map(async (s) => {
+      const inst = s.instance;
+      if (!inst || inst.exitInfo) return `instance ${s.index} is gone`;
+      // Nothing to ask a tcp backend without --health-cmd: running is all there is to know.
+      const h = this.ctx.health;
+      if (h.cmd === undefined && (h.mode === 'tcp' || h.readyDelayMs !== undefined)) return undefined;
+      const r = await probeOnce(inst, h, this.ctx.options.healthTimeoutMs);
+      return r.ok ? undefined : `instance ${s.index} (pid ${inst.pid}): ${r.reason}`;
+    }));
+    return why.find((w) => w !== undefined);
+  }
+
+  /** Routed again after a rollback (its instances passed check()). */
+  reactivate(): void {
+    this.machine.to('active');
+    this.startMonitor();
+    for (const slot of this.slots) {
+      slot.healthy = true;
+      this.watch(slot, slot.instance!);
+    }
+  }
+
+  private startMonitor(): void {
+    const live = this.ctx.live;
+    if (!live) return;
+    this.monitor = new Monitor(live, {
+      changed: (i) => { const s = this.slots[i]!; s.healthy = this.monitor!.inRotation(i); this.emit('targets'); },
+      replace: (i, why) => this.replace(this.slots[i]!, why),
+    }, this.log);
   }
 
   /** A worker saw instance `id` refuse a connection or stay silent: a failed check. */

@@ -142,6 +142,16 @@ export class Master {
     return r;
   }
 
+  /** Back to the previous generation (`hotproxy rollback`); queued with deploys like a HUP. */
+  async rollback(): Promise<DeployResult> {
+    if (!this.deployer || this.state !== 'running') return { ok: false, gen: 0, error: `hotproxy is ${this.state}` };
+    if (this.upgrades.busy) await this.upgrades.settled();
+    void this.notifier?.reloading();
+    const r = await this.deployer.rollback();
+    void this.notifier?.ready(`serving generation ${this.deployer.active?.id}`);
+    return r;
+  }
+
   /**
    * New proxy workers from the code on disk (USR2). Coalesced like deploys: asked for during
    * one, exactly one more runs after it. Never at the same time as a deploy.
@@ -187,7 +197,7 @@ export class Master {
 
   async status(): Promise<Status> {
     const d = this.deployer;
-    const gens = [d?.green, d?.active, ...(d?.draining ?? [])].filter((g) => g !== undefined);
+    const gens = [d?.green, d?.active, d?.warm, ...(d?.draining ?? [])].filter((g) => g !== undefined);
     return collectStatus({
       pid: process.pid, state: this.state, mode: this.options.mode,
       listen: this.addresses.map(formatAddress), uptimeMs: Date.now() - this.startedAt,
@@ -220,6 +230,8 @@ export class Master {
         return { ok: true, ...(await this.status()) };
       case 'reload':
         return { ...(await this.reload({ command: req.command, env: req.env })) };
+      case 'rollback':
+        return { ...(await this.rollback()) };
       case 'pause':
         return { ...(await this.pause(req.maxPauseMs)) };
       case 'resume':
@@ -239,7 +251,7 @@ export class Master {
     const file = this.options.statusFile;
     const d = this.deployer;
     if (!file || !d) return;
-    const gens = [d.active, ...d.draining].filter((g) => g !== undefined);
+    const gens = [d.active, d.warm, ...d.draining].filter((g) => g !== undefined);
     writeAtomic(file, statusFileContent(gens.map((g) => ({ gen: g.id, pids: g.pids }))));
   }
 

@@ -90,6 +90,8 @@ const CONTROL_HELP: Record<ControlCommand, string> = {
   rollback: 'Route back to the previous generation and wait until it serves (exit 0) or failed (exit 1): at once when '
     + '--keep-previous kept it warm (after one health check), otherwise by deploying its command again. The generation '
     + 'rolled back from drains.',
+  promote: 'Complete a canary (reload --canary): its generation takes all traffic and the one it ran beside drains '
+    + '(or is kept warm with --keep-previous). Waits until done (exit 0) or failed (exit 1).',
   upgrade: 'Replace the proxy workers with the code on disk now; open connections move. Waits until done (exit 0) or failed (exit 1).',
   status: 'Show listeners, a pause, generations (commands, pids, health, in flight) and proxy workers.',
   stop: 'Drain and stop the running hotproxy; waits until its master has exited.',
@@ -110,7 +112,8 @@ function controlProgram(cmd: ControlCommand): Command {
   if (cmd === 'reload') {
     p.usage('[options] [-- <command> [args...]]')
       .argument('[command...]', 'the command the new generation runs, after --')
-      .option('--env <KEY=VALUE>', 'a variable for the new generation (repeatable)', (v: string, prev: string[] = []) => [...prev, v]);
+      .option('--env <KEY=VALUE>', 'a variable for the new generation (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+      .option('--canary <percent>', 'a canary: the new generation serves this share of clients (sticky per client) beside the current one, until hotproxy promote or rollback');
   }
   if (cmd === 'pause') p.option('--max-pause <d>', 'the longest the pause lasts (default: 30s)');
   return p;
@@ -126,7 +129,7 @@ async function control(cmd: ControlCommand, argv: string[]): Promise<never> {
   }
   const f = p.opts();
   try {
-    const req = controlRequest(cmd, { env: f.env, maxPause: f.maxPause, command: p.args });
+    const req = controlRequest(cmd, { env: f.env, maxPause: f.maxPause, command: p.args, canary: f.canary });
     const { code, out } = await runControl(req, { control: f.control, pidFile: f.pidFile, runtimeDir: f.runtimeDir, json: f.json });
     process.stdout.write(`${out}\n`);
     process.exit(code);

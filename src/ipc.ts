@@ -35,6 +35,15 @@ export interface Route {
   seq: number;
   gen: number | null;
   targets: Target[];
+  /** `hotproxy reload --canary`: this share of clients goes to a second generation. */
+  canary?: Canary;
+}
+
+export interface Canary {
+  gen: number;
+  targets: Target[];
+  /** 0–100. */
+  percent: number;
 }
 
 export type ToWorker =

@@ -31,6 +31,10 @@ export const DRAINED = 'Drained';
 /** --keep-previous: the replaced generation runs on, unrouted. Then a rollback: Rolled back. */
 export const KEPT_WARM = 'Kept warm for a rollback';
 export const ROLLED_BACK = 'Rolled back';
+/** reload --canary: Canary started … Promoted, or Canary ended (a rollback). */
+export const CANARY_STARTED = 'Canary started';
+export const PROMOTED = 'Promoted';
+export const CANARY_ENDED = 'Canary ended';
 export const ROLLBACK_NOT_WARM = 'Warm generation failed its check; deploying the previous release instead';
 /** A reload with a command while a deploy runs: it runs next, unless a later one overtakes it. */
 export const RELOAD_QUEUED = 'Reload queued behind the deploy in progress';

@@ -75,12 +75,13 @@ export interface ControlOptions extends LocateOptions {
 }
 
 /** What a control command's flags and arguments ask the master (texts as the CLI got them). */
-export function controlRequest(cmd: ControlCommand, given: { env?: string[]; maxPause?: string; command?: string[] }): ControlRequest {
+export function controlRequest(cmd: ControlCommand, given: { env?: string[]; maxPause?: string; command?: string[]; canary?: string }): ControlRequest {
   switch (cmd) {
     case 'reload': {
       const env = given.env?.length ? parseEnv(given.env) : undefined;
       const command = given.command?.length ? given.command : undefined;
-      return { cmd, ...(command && { command }), ...(env && { env }) };
+      const canary = given.canary === undefined ? undefined : parsePercent(given.canary);
+      return { cmd, ...(command && { command }), ...(env && { env }), ...(canary !== undefined && { canary }) };
     }
     case 'pause': {
       const maxPauseMs = given.maxPause === undefined ? DEFAULT_MAX_PAUSE_MS : parseDuration('--max-pause', given.maxPause);
@@ -90,6 +91,14 @@ export function controlRequest(cmd: ControlCommand, given: { env?: string[]; max
     default:
       return { cmd };
   }
+}
+
+/** `--canary 10` or `10%`: a share of clients, 0–100. */
+function parsePercent(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)%?$/.exec(text.trim());
+  const n = m ? Number(m[1]) : NaN;
+  if (!(n >= 0 && n <= 100)) throw new UsageError(`--canary: "${text}" is not a percentage from 0 to 100`);
+  return n;
 }
 
 /** Runs one control command; returns what to print and the exit status. Never exits itself. */

@@ -7,7 +7,10 @@ export function formatAnswer(cmd: Exclude<ControlCommand, 'stop'>, res: ControlR
     case 'status':
       return formatStatus(res as unknown as Status);
     case 'reload':
+      if (res.canary !== undefined) return `canary generation ${res.gen} (pids ${(res.pids as number[]).join(', ')}) serves ${res.canary as number} % of clients: ${formatRelease(res.command as string[], res.envKeys as string[])}; hotproxy promote completes it, hotproxy rollback ends it`;
       return `deployed generation ${res.gen} (pids ${(res.pids as number[]).join(', ')}) in ${res.ms} ms: ${formatRelease(res.command as string[], res.envKeys as string[])}`;
+    case 'promote':
+      return `promoted generation ${res.gen} (pids ${(res.pids as number[]).join(', ')}): it takes all traffic now`;
     case 'rollback':
       return `rolled back to generation ${res.gen} (pids ${(res.pids as number[]).join(', ')}) in ${res.ms} ms${res.warm ? ', warm' : ', deployed anew'}: ${formatRelease(res.command as string[], res.envKeys as string[])}`;
     case 'upgrade':
@@ -31,7 +34,8 @@ export function formatStatus(s: Status): string {
     lines.push(`  paused ${age(Date.now() - Date.parse(p.since))} since ${p.since}  ends by ${p.until}  held ${p.held}${waiting}`);
   }
   for (const g of s.generations) {
-    lines.push(`  generation ${g.gen}  ${g.state.padEnd(8)}  pids ${g.pids.join(',') || '-'}  healthy ${g.healthy}/${g.size}  age ${age(g.ageMs)}  in flight ${g.inflight}`);
+    const share = s.canary?.gen === g.gen ? `  (${s.canary.percent} % of clients)` : '';
+    lines.push(`  generation ${g.gen}  ${g.state.padEnd(8)}  pids ${g.pids.join(',') || '-'}  healthy ${g.healthy}/${g.size}  age ${age(g.ageMs)}  in flight ${g.inflight}${share}`);
     lines.push(`    command ${formatRelease(g.command, g.envKeys)}`);
     for (const i of g.instances ?? []) {
       const why = i.reason === undefined ? '' : `  (${i.reason}${i.outForMs === undefined ? '' : `, out of rotation ${age(i.outForMs)}`})`;

@@ -18,17 +18,29 @@ import { describe } from '../errors.js';
 import type { Logger } from '../log.js';
 import { Generation, type GenerationContext, type RestartReason } from './generation.js';
 import type { ProxyWorkers } from './proxy-workers.js';
-import { KEPT_WARM, ROLLBACK_NOT_WARM, ROLLED_BACK } from '../messages.js';
+import { CANARY_ENDED, CANARY_STARTED, KEPT_WARM, PROMOTED, ROLLBACK_NOT_WARM, ROLLED_BACK } from '../messages.js';
 import { DEPLOYED, DEPLOYING, DEPLOY_FAILED, DEPLOY_FAILED_NOTHING_SERVING, DRAINED, DRAINING, DRAIN_DEADLINE, RELOAD_QUEUED, RELOAD_REFUSED } from '../messages.js';
 
 /** `command`: what the generation runs; `envKeys`: the variables added for it (values stay private). */
 export type DeployResult =
   /** `warm`: a rollback that routed back to the generation --keep-previous kept running. */
-  | { ok: true; gen: number; pids: number[]; ms: number; command: string[]; envKeys: string[]; warm?: boolean }
+  | { ok: true; gen: number; pids: number[]; ms: number; command: string[]; envKeys: string[]; warm?: boolean; canary?: number }
   | { ok: false; gen: number; error: string };
 
 /** One run of the sequence, with the release it ran (a reload tells by it whether its own ran). */
-type Run = { result: DeployResult; release: Release | undefined; rollback?: boolean };
+type Ask =
+  | { kind: 'deploy'; release: Release; canaryPercent: number | undefined }
+  | { kind: 'rollback' }
+  | { kind: 'promote' };
+
+/** One run of the sequence, with what it was asked to do (a requester tells by it whether its own ran). */
+type Run = { result: DeployResult; ask: Ask | undefined };
+
+function describeAsk(ask: Ask | undefined): string {
+  if (ask === undefined) return 'deploy';
+  if (ask.kind !== 'deploy') return ask.kind;
+  return `reload (${ask.release.command.join(' ')}${ask.canaryPercent === undefined ? '' : `, canary ${ask.canaryPercent} %`})`;
+}
 
 /**
  * Emits `change` whenever the set of running generations or their pids changes, `deployed`
@@ -41,15 +53,19 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
   private runs = new Coalescer(() => this.run());
   /** What HUP deploys: the release of the last good deploy. */
   current: Release;
-  /** Asked for by a reload, not started yet. */
-  private wanted: Release | undefined;
-  /** A rollback was asked for: the next run is one. */
-  private wantRollback = false;
+  /**
+   * What the next run does, if not a deploy of the current release (as HUP): a reload's release
+   * (optionally as a canary), a rollback or a promote. The last one asked for wins.
+   */
+  private ask: Ask | undefined;
   /** The generation before the active one, kept running for --keep-previous. */
   warm: Generation | undefined;
   private warmTimer: NodeJS.Timeout | undefined;
   /** The release the active generation replaced: what a rollback deploys when nothing is warm. */
   private previous: Release | undefined;
+  /** A generation serving a share of clients beside the active one (`reload --canary`). */
+  canary: Generation | undefined;
+  canaryPercent = 0;
   green: Generation | undefined;
   private stopped = false;
   private log: Logger;
@@ -60,8 +76,11 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
     this.current = { command: ctx.options.command, env: {} };
   }
 
-  /** A new generation of `release` (checked first: one that cannot start is refused), else of the current one. */
-  async deploy(release?: Release): Promise<DeployResult> {
+  /**
+   * A new generation of `release` (checked first: one that cannot start is refused), else of
+   * the current one. `canaryPercent`: it serves that share of clients until promote or rollback.
+   */
+  async deploy(release?: Release, canaryPercent?: number): Promise<DeployResult> {
     if (release) {
       try {
         checkRelease(release);
@@ -70,13 +89,30 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
         this.log.error({ command: release.command, err: error }, RELOAD_REFUSED);
         return { ok: false, gen: 0, error };
       }
-      if (this.runs.busy) this.log.info({ command: release.command, overtakes: this.wanted?.command }, RELOAD_QUEUED);
-      this.wanted = release;
     }
+    // A plain HUP joins whatever runs next; a reload that says what to run asks for it.
+    if (!release && canaryPercent === undefined) return (await this.runs.request()).result;
+    return this.request({ kind: 'deploy', release: release ?? this.current, canaryPercent });
+  }
+
+  /** Back to the previous generation: the warm one at once, else a deploy of its release; or the end of a canary. */
+  rollback(): Promise<DeployResult> {
+    return this.request({ kind: 'rollback' });
+  }
+
+  /** The canary takes all traffic; the generation it ran beside drains (or is kept warm). */
+  promote(): Promise<DeployResult> {
+    return this.request({ kind: 'promote' });
+  }
+
+  private async request(ask: Ask): Promise<DeployResult> {
+    if (this.runs.busy) {
+      const command = ask.kind === 'deploy' ? ask.release.command : undefined;
+      this.log.info({ asked: describeAsk(ask), command, overtakes: this.ask && describeAsk(this.ask) }, RELOAD_QUEUED);
+    }
+    this.ask = ask;
     const run = await this.runs.request();
-    if (release && run.release !== release) {
-      return { ok: false, gen: run.result.gen, error: `overtaken by a later reload (${run.release?.command.join(' ')}) before it started` };
-    }
+    if (run.ask !== ask) return { ok: false, gen: run.result.gen, error: `overtaken by a later ${describeAsk(run.ask)} before it started` };
     return run.result;
   }
 
@@ -85,28 +121,16 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
     return this.runs.settled();
   }
 
-  /** Back to the previous generation: the warm one at once, else a deploy of its release. */
-  async rollback(): Promise<DeployResult> {
-    this.wantRollback = true;
-    const run = await this.runs.request();
-    if (!run.rollback) return { ok: false, gen: run.result.gen, error: 'overtaken by another rollback' };
-    return run.result;
-  }
-
   private async run(): Promise<Run> {
-    if (this.wantRollback) {
-      // A rollback overtakes reloads queued with it: what they asked for is not what is wanted now.
-      this.wantRollback = false;
-      this.wanted = undefined;
-      const result = await this.rollbackSteps();
-      this.emit('deployed', result);
-      return { result, release: undefined, rollback: true };
-    }
-    const release = this.wanted;
-    this.wanted = undefined;
-    const result = await this.steps(release ?? this.current);
+    const ask = this.ask;
+    this.ask = undefined;
+    let result: DeployResult;
+    if (ask?.kind === 'rollback') result = this.canary ? await this.endCanary() : await this.rollbackSteps();
+    else if (ask?.kind === 'promote') result = await this.promoteCanary();
+    else if (this.canary) result = { ok: false, gen: 0, error: `generation ${this.canary.id} is a canary: hotproxy promote or hotproxy rollback first` };
+    else result = await this.steps(ask?.release ?? this.current, true, ask?.canaryPercent);
     this.emit('deployed', result);
-    return { result, release };
+    return { result, ask };
   }
 
   private async rollbackSteps(): Promise<DeployResult> {
@@ -123,7 +147,7 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
         warm.reactivate();
         this.previous = from?.release;
         this.current = warm.release;
-        await this.publish(warm);
+        await this.publish();
         const ms = Date.now() - t0;
         log.info({ pids: warm.pids, ms, from: from?.id, warm: true }, ROLLED_BACK);
         if (from) void this.drain(from);
@@ -145,7 +169,7 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
   }
 
   /** `keepBlue`: keep the generation replaced warm for --keep-previous (not on a rollback). */
-  private async steps(release: Release, keepBlue = true): Promise<DeployResult> {
+  private async steps(release: Release, keepBlue = true, canaryPercent?: number): Promise<DeployResult> {
     const { options } = this.ctx;
     if (this.stopped) return { ok: false, gen: 0, error: 'hotproxy is stopping' };
     const green = new Generation(this.nextId++, release, this.ctx);
@@ -169,15 +193,15 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
       await green.stop(options.drainTimeoutMs);
       return { ok: false, gen: green.id, error: 'hotproxy is stopping' };
     }
+    if (canaryPercent !== undefined && this.active) return this.startCanary(green, canaryPercent, t0);
     // 3. switch: once every worker acknowledged, blue gets no new request; HUP runs this from now on
     const blue = this.active;
     this.active = green;
     if (blue) this.previous = blue.release;
     this.current = release;
     green.activate();
-    green.on('targets', () => void this.publish(green));
-    green.on('restarted', (why) => this.emit('restarted', why));
-    await this.publish(green);
+    this.follow(green);
+    await this.publish();
     const ms = Date.now() - t0;
     log.info({ pids: green.pids, ms, previous: blue?.id, command: release.command }, DEPLOYED);
     // 4. drain blue (or keep it warm); the next deploy need not wait for it
@@ -186,10 +210,60 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
     return { ok: true, gen: green.id, pids: green.pids, ms, command: release.command, envKeys };
   }
 
-  private async publish(gen: Generation): Promise<void> {
-    if (this.active !== gen) return;
-    await this.workers.setRoute(gen.id, gen.targets());
+  /** A serving generation's instances come and go (restarts, health): the route follows. */
+  private follow(gen: Generation): void {
+    gen.on('targets', () => { if (gen === this.active || gen === this.canary) void this.publish(); });
+    gen.on('restarted', (why) => this.emit('restarted', why));
+  }
+
+  /** The route as it stands: the active generation, and the canary's share beside it. */
+  private async publish(): Promise<void> {
+    const a = this.active;
+    if (!a) return;
+    const c = this.canary;
+    await this.workers.setRoute(a.id, a.targets(), c && { gen: c.id, targets: c.targets(), percent: this.canaryPercent });
     this.emit('change');
+  }
+
+  /** 3'. a canary: green serves `percent` of clients beside blue, until promote or rollback. */
+  private async startCanary(green: Generation, percent: number, t0: number): Promise<DeployResult> {
+    this.canary = green;
+    this.canaryPercent = percent;
+    green.activate(true);
+    this.follow(green);
+    await this.publish();
+    const ms = Date.now() - t0;
+    this.log.info({ gen: green.id, pids: green.pids, ms, percent, beside: this.active?.id, command: green.release.command }, CANARY_STARTED);
+    return { ok: true, gen: green.id, pids: green.pids, ms, command: green.release.command, envKeys: Object.keys(green.release.env), canary: percent };
+  }
+
+  private async promoteCanary(): Promise<DeployResult> {
+    const green = this.canary;
+    if (!green) return { ok: false, gen: 0, error: 'no canary is running (hotproxy reload --canary <percent> starts one)' };
+    const t0 = Date.now();
+    const blue = this.active;
+    this.canary = undefined;
+    this.active = green;
+    green.promote();
+    if (blue) this.previous = blue.release;
+    this.current = green.release;
+    await this.publish();
+    this.log.info({ gen: green.id, pids: green.pids, previous: blue?.id, ms: Date.now() - t0 }, PROMOTED);
+    if (blue && this.ctx.options.keepPreviousMs > 0) this.keepWarm(blue);
+    else if (blue) void this.drain(blue);
+    return { ok: true, gen: green.id, pids: green.pids, ms: Date.now() - t0, command: green.release.command, envKeys: Object.keys(green.release.env) };
+  }
+
+  /** A rollback during a canary ends it: all traffic to the active generation, the canary drains. */
+  private async endCanary(): Promise<DeployResult> {
+    const green = this.canary!;
+    const blue = this.active!;
+    const t0 = Date.now();
+    this.canary = undefined;
+    await this.publish();
+    this.log.info({ gen: blue.id, canary: green.id, ms: Date.now() - t0 }, CANARY_ENDED);
+    void this.drain(green);
+    return { ok: true, gen: blue.id, pids: blue.pids, ms: Date.now() - t0, command: blue.release.command, envKeys: Object.keys(blue.release.env), warm: true };
   }
 
   /** Unrouted, finishing what it has in flight, running on for --keep-previous. */

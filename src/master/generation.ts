@@ -18,10 +18,12 @@ import type { Options } from '../options.js';
 import { StateMachine, type Moves } from '../state.js';
 import { BACKEND_EXITED, BACKEND_REPLACED, BACKEND_RESTARTED, BACKEND_RESTART_FAILED, BACKEND_STARTED, REPLACING_BACKEND } from '../messages.js';
 
-export type GenerationState = 'starting' | 'active' | 'warm' | 'draining' | 'stopped' | 'failed';
+export type GenerationState = 'starting' | 'canary' | 'active' | 'warm' | 'draining' | 'stopped' | 'failed';
 
 const MOVES: Moves<GenerationState> = {
-  starting: ['active', 'failed', 'stopped'], // stopped: hotproxy stops during the deploy
+  starting: ['active', 'canary', 'failed', 'stopped'], // stopped: hotproxy stops during the deploy
+  // Serving a share of clients beside the active generation: promoted, or rolled back (drained).
+  canary: ['active', 'draining', 'stopped'],
   active: ['warm', 'draining', 'stopped'],
   // Kept for --keep-previous after a deploy: back to active on a rollback, else drained.
   warm: ['active', 'draining', 'stopped'],
@@ -126,9 +128,14 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [RestartR
     }))]);
   }
 
-  /** Takes traffic from now on; an instance that exits is restarted. */
-  activate(): void {
-    this.machine.to('active');
+  /** Takes traffic (all of it, or a canary's share), so crashed and hung instances are replaced. */
+  get serving(): boolean {
+    return this.state === 'active' || this.state === 'canary';
+  }
+
+  /** Takes traffic from now on; an instance that exits is restarted. `canary`: a share of it. */
+  activate(canary = false): void {
+    this.machine.to(canary ? 'canary' : 'active');
     this.startMonitor();
     for (const slot of this.slots) {
       const inst = slot.instance!;
@@ -160,6 +167,11 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [RestartR
       return r.ok ? undefined : `instance ${s.index} (pid ${inst.pid}): ${r.reason}`;
     }));
     return why.find((w) => w !== undefined);
+  }
+
+  /** A canary promoted: it takes all traffic now (already watched and restarted as it served). */
+  promote(): void {
+    this.machine.to('active');
   }
 
   /** Routed again after a rollback (its instances passed check()). */
@@ -197,7 +209,7 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [RestartR
    */
   private replace(slot: Slot, reason: string): void {
     const old = slot.instance;
-    if (this.state !== 'active' || !old) return;
+    if (!this.serving || !old) return;
     const outForMs = this.monitor?.describe(slot.index)?.outForMs;
     this.monitor?.unwatch(slot.index);
     slot.healthy = false;
@@ -230,7 +242,7 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [RestartR
   }
 
   private onExit(slot: Slot, inst: Instance): void {
-    if (this.state !== 'active' || inst.stopping || slot.instance !== inst) return;
+    if (!this.serving || inst.stopping || slot.instance !== inst) return;
     this.monitor?.unwatch(slot.index);
     slot.healthy = false;
     this.emit('targets');
@@ -240,14 +252,14 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [RestartR
   }
 
   private async restart(slot: Slot, reason: RestartReason): Promise<void> {
-    if (this.state !== 'active') return;
+    if (!this.serving) return;
     this.emit('restarted', reason);
     let inst: Instance | undefined;
     try {
       inst = await this.spawn(slot);
       await waitHealthy(inst, this.ctx.health, this.ctx.options.deployTimeoutMs, this.abort.signal);
     } catch (err) {
-      if (this.state !== 'active') return;
+      if (!this.serving) return;
       // Not healthy: stop it and go round again (its exit handler is not attached yet).
       if (inst && !inst.exitInfo) await inst.stop(1_000);
       const delay = slot.backoff.take();
@@ -256,7 +268,7 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [RestartR
       slot.timer = setTimeout(() => void this.restart(slot, reason), delay);
       return;
     }
-    if (this.state !== 'active') return;
+    if (!this.serving) return;
     slot.healthy = true;
     slot.backoff.up();
     const started = inst;

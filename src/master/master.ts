@@ -129,20 +129,28 @@ export class Master {
    * With a command or env, a generation of that release (the command defaults to the current
    * one, the variables are exactly those given); once it serves, HUP and restarts run it too.
    */
-  async reload(change?: Partial<Release>): Promise<DeployResult> {
+  async reload(change?: Partial<Release>, canaryPercent?: number): Promise<DeployResult> {
     if (!this.deployer || this.state !== 'running') return { ok: false, gen: 0, error: `hotproxy is ${this.state}` };
     const release = change && (change.command || change.env)
       ? { command: change.command ?? this.deployer.current.command, env: change.env ?? {} }
       : undefined;
     if (this.upgrades.busy) await this.upgrades.settled();
     void this.notifier?.reloading();
-    const r = await this.deployer.deploy(release);
+    const r = await this.deployer.deploy(release, canaryPercent);
     const active = this.deployer.active?.id;
     void this.notifier?.ready(r.ok ? `serving generation ${r.gen}` : `deploy of generation ${r.gen} failed; serving generation ${active}`);
     return r;
   }
 
-  /** Back to the previous generation (`hotproxy rollback`); queued with deploys like a HUP. */
+  /** A canary takes all traffic (`hotproxy promote`); queued with deploys. */
+  async promote(): Promise<DeployResult> {
+    if (!this.deployer || this.state !== 'running') return { ok: false, gen: 0, error: `hotproxy is ${this.state}` };
+    const r = await this.deployer.promote();
+    void this.notifier?.ready(`serving generation ${this.deployer.active?.id}`);
+    return r;
+  }
+
+  /** Back to the previous generation, or the end of a canary (`hotproxy rollback`); queued with deploys. */
   async rollback(): Promise<DeployResult> {
     if (!this.deployer || this.state !== 'running') return { ok: false, gen: 0, error: `hotproxy is ${this.state}` };
     if (this.upgrades.busy) await this.upgrades.settled();
@@ -197,11 +205,12 @@ export class Master {
 
   async status(): Promise<Status> {
     const d = this.deployer;
-    const gens = [d?.green, d?.active, d?.warm, ...(d?.draining ?? [])].filter((g) => g !== undefined);
+    const gens = [d?.green, d?.canary, d?.active, d?.warm, ...(d?.draining ?? [])].filter((g) => g !== undefined);
     return collectStatus({
       pid: process.pid, state: this.state, mode: this.options.mode,
       listen: this.addresses.map(formatAddress), uptimeMs: Date.now() - this.startedAt,
       deploying: d?.green !== undefined, paused: this.pauser?.status() ?? null,
+      canary: d?.canary ? { gen: d.canary.id, percent: d.canaryPercent } : null,
     }, gens, this.workers);
   }
 
@@ -229,7 +238,9 @@ export class Master {
       case 'status':
         return { ok: true, ...(await this.status()) };
       case 'reload':
-        return { ...(await this.reload({ command: req.command, env: req.env })) };
+        return { ...(await this.reload({ command: req.command, env: req.env }, req.canary)) };
+      case 'promote':
+        return { ...(await this.promote()) };
       case 'rollback':
         return { ...(await this.rollback()) };
       case 'pause':
@@ -251,7 +262,7 @@ export class Master {
     const file = this.options.statusFile;
     const d = this.deployer;
     if (!file || !d) return;
-    const gens = [d.active, d.warm, ...d.draining].filter((g) => g !== undefined);
+    const gens = [d.active, d.canary, d.warm, ...d.draining].filter((g) => g !== undefined);
     writeAtomic(file, statusFileContent(gens.map((g) => ({ gen: g.id, pids: g.pids }))));
   }
 

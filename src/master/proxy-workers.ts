@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Backoff } from '../backoff.js';
 import { WorkerError } from '../errors.js';
 import type { Metrics } from '../metrics/traffic.js';
-import type { FromWorker, Route, Target, ToWorker, WorkerConfig, WorkerStats } from '../ipc.js';
+import type { Canary, FromWorker, Route, Target, ToWorker, WorkerConfig, WorkerStats } from '../ipc.js';
 import type { Logger } from '../log.js';
 import { closeHandle, sendHandle } from '../internals/index.js';
 import { PROXY_WORKER_EXITED, PROXY_WORKER_READY, PROXY_WORKER_RETIRED } from '../messages.js';
@@ -186,9 +186,9 @@ export class ProxyWorkers {
     setTimeout(() => { if (!this.stopping) void this.spawn(w.index); }, delay);
   }
 
-  /** Resolves once every live worker routes new traffic to `targets` only. */
-  async setRoute(gen: number | null, targets: Target[]): Promise<void> {
-    const route: Route = { seq: this.route.seq + 1, gen, targets };
+  /** Resolves once every live worker routes new traffic to `targets` only (and a canary's share to its own). */
+  async setRoute(gen: number | null, targets: Target[], canary?: Canary): Promise<void> {
+    const route: Route = { seq: this.route.seq + 1, gen, targets, ...(canary ? { canary } : {}) };
     this.route = route;
     await Promise.all(this.live().map(async (w) => {
       const acked = w.waitFor((m) => m.t === 'routed' && m.seq >= route.seq, ROUTE_ACK_TIMEOUT_MS);

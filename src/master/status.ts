@@ -35,6 +35,8 @@ export interface Status {
   listen: string[];
   uptimeMs: number;
   deploying: boolean;
+  /** A canary (`reload --canary`): its generation and the share of clients it serves. */
+  canary: { gen: number; percent: number } | null;
   /** Set while `hotproxy pause` holds requests; `held` sums the workers'. */
   paused: (PauseStatus & { held: number }) | null;
   generations: GenerationStatus[];

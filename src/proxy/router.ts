@@ -5,8 +5,10 @@
 // --queue-timeout, until resume() releases them in the order they came, or expire() (past
 // --max-pause) fails them. A request already sent that must go once more elsewhere (a silent
 // backend: other()) is in-flight work the pause waits for, so other() still answers.
+// During a canary the route has two sides; the engine says which side a client is on
+// (src/proxy/canary.ts) and pick() falls back to the other side when its own has no target.
 import { NoRouteError, PauseExpiredError, StoppingError } from '../errors.js';
-import type { Route, Target } from '../ipc.js';
+import type { Canary, Route, Target } from '../ipc.js';
 
 interface Waiter {
   resolve(t: Target): void;
@@ -14,6 +16,7 @@ interface Waiter {
   /** The queue timeout; none while paused. */
   timer: NodeJS.Timeout | undefined;
   timeoutMs: number;
+  toCanary: boolean;
 }
 
 /** Why this worker stopped sending to an instance; the master hears it (a failed check). */
@@ -28,6 +31,8 @@ const DOWN_MS = 5_000;
 
 export class Router {
   private targets: Target[] = [];
+  /** The canary side of the route, if a canary runs. */
+  canary: Canary | undefined;
   private next = 0;
   /** Instances this worker saw refuse a connection or stay silent, and until when to skip them. */
   private down = new Map<string, number>();
@@ -39,29 +44,35 @@ export class Router {
 
   set(route: Route): void {
     this.targets = route.targets;
+    this.canary = route.canary;
     this.down.clear();
     this.wake();
   }
 
-  /** A target now, or undefined when requests must queue. Round robin. */
-  pick(): Target | undefined {
+  /**
+   * A target now, or undefined when requests must queue. Round robin. `toCanary`: the client
+   * is on the canary's side (its own side first, then the other).
+   */
+  pick(toCanary = false): Target | undefined {
     if (this.paused) return undefined;
-    const n = this.targets.length;
+    const c = this.canary;
+    if (c === undefined) return this.from(this.targets);
+    return toCanary ? this.from(c.targets) ?? this.from(this.targets) : this.from(this.targets) ?? this.from(c.targets);
+  }
+
+  private from(list: Target[], not?: Target): Target | undefined {
+    const n = list.length;
     for (let i = 0; i < n; i++) {
-      const t = this.targets[this.next++ % n]!;
-      if (this.down.size === 0 || !this.isDown(t)) return t;
+      const t = list[this.next++ % n]!;
+      if (t !== not && (this.down.size === 0 || !this.isDown(t))) return t;
     }
     return undefined;
   }
 
-  /** A routable target other than `t`, without waiting. */
+  /** A routable target other than `t`, on its side, without waiting. */
   other(t: Target): Target | undefined {
-    const n = this.targets.length;
-    for (let i = 0; i < n; i++) {
-      const o = this.targets[this.next++ % n]!;
-      if (o.id !== t.id && !this.isDown(o)) return o;
-    }
-    return undefined;
+    const c = this.canary;
+    return this.from(c !== undefined && c.targets.includes(t) ? c.targets : this.targets, t);
   }
 
   private isDown(t: Target): boolean {
@@ -73,12 +84,12 @@ export class Router {
   }
 
   /** A target as soon as one is routable, or NoRouteError after `timeoutMs`. */
-  wait(timeoutMs: number): Promise<Target> {
-    const t = this.pick();
+  wait(timeoutMs: number, toCanary = false): Promise<Target> {
+    const t = this.pick(toCanary);
     if (t) return Promise.resolve(t);
     if (this.closed) return Promise.reject(new StoppingError());
     return new Promise((resolve, reject) => {
-      const w: Waiter = { resolve, reject, timer: undefined, timeoutMs };
+      const w: Waiter = { resolve, reject, timer: undefined, timeoutMs, toCanary };
       if (!this.paused) this.arm(w);
       this.waiters.add(w);
     });
@@ -123,7 +134,7 @@ export class Router {
   }
 
   markDown(target: Target, reason: SuspectReason): void {
-    if (!this.targets.includes(target)) return;
+    if (!this.targets.includes(target) && !this.canary?.targets.includes(target)) return;
     if (!this.down.has(target.id)) this.onSuspect?.(target, reason);
     this.down.set(target.id, Date.now() + DOWN_MS);
   }
@@ -137,7 +148,7 @@ export class Router {
   private wake(): void {
     if (this.paused) return;
     for (const w of this.waiters) {
-      const t = this.pick();
+      const t = this.pick(w.toCanary);
       if (!t) return;
       clearTimeout(w.timer);
       this.waiters.delete(w);

@@ -83,6 +83,8 @@ process.on('message', (msg: ToWorker, handle?: unknown) => {
     case 'route': {
       router.set(msg.route);
       engine?.forget(new Set(msg.route.targets.map((t) => t.id)), msg.route.gen);
+      const c = msg.route.canary;
+      if (c) engine?.forget(new Set(c.targets.map((t) => t.id)), c.gen);
       send({ t: 'routed', seq: msg.route.seq });
       return;
     }

@@ -13,6 +13,8 @@ export type EngineKind = 'raw' | 'node';
 export interface Target {
   id: string;
   gen: number;
+  /** The backend's pid, for the access log. */
+  pid: number;
   address: Address;
 }
 
@@ -28,6 +30,8 @@ export interface WorkerConfig {
   /** How long a backend may stay silent while a request is in flight (http mode). */
   backendTimeoutMs: number;
   trustProxy: string[];
+  /** --access-log: `stdout` or an absolute path (http mode); none: no access log. */
+  accessLog?: string;
   log: LogOptions;
 }
 
@@ -49,7 +53,9 @@ export type ToWorker =
   /** Replaced by a new worker: stop accepting, hand open connections over, then exit. */
   | { t: 'retire'; timeoutMs: number }
   /** An open client connection handed over from a retiring worker (the handle rides along). */
-  | { t: 'conn' };
+  | { t: 'conn' }
+  /** SIGUSR1 to the master (logrotate): open the access log file again by its name. */
+  | { t: 'reopen' };
 
 export type FromWorker =
   | { t: 'ready' }

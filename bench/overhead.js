@@ -2,6 +2,9 @@
 // at a time (on a small machine, anything else running would steal the cores being measured).
 // CPU per request is the number to compare across machines: throughput here is bounded by the
 // load generator, proxy and backend sharing the same few cores.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startHotproxy } from '../harness/hotproxy.js';
 import { Proc, cpuMicros, freePort, waitForPort } from '../harness/procs.js';
@@ -10,8 +13,11 @@ import { haproxyMissing, nginxMissing, startHaproxy, startNginx } from './lib/pr
 
 const BACKEND = fileURLToPath(new URL('./backend.js', import.meta.url));
 
-/** `path`: what every request asks for ('/' 12 bytes, '/1m' 1 MiB); `connections`: how many at once. */
-export async function runOverhead({ quick, tool, without = [], rounds = quick ? 1 : 3, log = () => {}, path = '/', connections = 50 }) {
+/**
+ * `path`: what every request asks for ('/' 12 bytes, '/1m' 1 MiB); `connections`: how many at
+ * once; `only`: names of the targets to measure (all when not given).
+ */
+export async function runOverhead({ quick, tool, without = [], rounds = quick ? 1 : 3, log = () => {}, path = '/', connections = 50, only }) {
   const warmS = quick ? 2 : 3;
   const measureS = quick ? 5 : 10;
   /** name -> samples, one per round; rows are their medians. */
@@ -21,11 +27,13 @@ export async function runOverhead({ quick, tool, without = [], rounds = quick ? 
   // The shared backend for the direct row and HAProxy/nginx; hotproxy starts its own copy.
   const backendPort = await freePort();
   const backend = new Proc(process.execPath, [BACKEND], { name: 'backend', env: { PORT: String(backendPort), SERVER_STARTER_PORT: undefined } });
+  // The access log's file: on the disk a real one would be on, removed afterwards.
+  const logDir = mkdtempSync(join(tmpdir(), 'hotproxy-bench-'));
   try {
     await waitForPort(backendPort, 10_000, backend);
     const direct = { url: `http://127.0.0.1:${backendPort}`, proxyPids: [], backendPids: [backend.pid], stop: async () => {} };
-    const hot = async (mode, engine) => {
-      const flags = ['--mode', mode, ...(engine ? ['--engine', engine] : []), ...(mode === 'tcp' ? ['--ready-delay', '300ms'] : [])];
+    const hot = async (mode, engine, extra = []) => {
+      const flags = ['--mode', mode, ...(engine ? ['--engine', engine] : []), ...(mode === 'tcp' ? ['--ready-delay', '300ms'] : []), ...extra];
       const hp = await startHotproxy(flags, [process.execPath, BACKEND], { proxyWorkers: 1 });
       return { url: hp.url, proxyPids: hp.proxyPids(), backendPids: hp.activePids(), stop: () => hp.stop() };
     };
@@ -37,13 +45,14 @@ export async function runOverhead({ quick, tool, without = [], rounds = quick ? 
     const targets = [
       { name: 'direct (no proxy)', start: async () => direct },
       { name: 'hotproxy http', start: () => hot('http', 'raw') },
+      { name: 'hotproxy http, --access-log FILE', start: () => hot('http', 'raw', ['--access-log', join(logDir, 'access.log')]) },
       { name: 'hotproxy http (--engine node)', start: () => hot('http', 'node') },
       { name: 'hotproxy tcp', start: () => hot('tcp') },
       { name: 'HAProxy http', missing: skip('haproxy', haproxyMissing()), start: () => ext(startHaproxy('http', backendPort)) },
       { name: 'HAProxy tcp', missing: skip('haproxy', haproxyMissing()), start: () => ext(startHaproxy('tcp', backendPort)) },
       { name: 'nginx http', missing: skip('nginx', nginxMissing('http')), start: () => ext(startNginx('http', backendPort)) },
       { name: 'nginx tcp', missing: skip('nginx', nginxMissing('tcp')), start: () => ext(startNginx('tcp', backendPort)) },
-    ];
+    ].filter((t) => only === undefined || only.includes(t.name));
 
     // Rounds interleave the targets, so a slow minute on a shared machine hits all of them.
     for (let round = 1; round <= rounds; round++) for (const t of targets) {
@@ -83,6 +92,7 @@ export async function runOverhead({ quick, tool, without = [], rounds = quick ? 
     }
   } finally {
     await backend.stop(5_000);
+    rmSync(logDir, { recursive: true, force: true });
   }
 
   const rows = [...new Set([...samples.keys(), ...skipped.keys()])].map((name) =>

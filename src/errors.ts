@@ -6,6 +6,7 @@
 export type ErrorCode =
   | 'E_USAGE'
   | 'E_COMMAND_NOT_FOUND'
+  | 'E_ACCESS_LOG'
   | 'E_LISTEN'
   | 'E_PID_FILE'
   | 'E_RUNTIME_DIR'
@@ -33,6 +34,13 @@ export class UsageError extends HotproxyError {
   override readonly exitCode = 2;
   constructor(message: string, code: ErrorCode = 'E_USAGE') {
     super(code, message);
+  }
+}
+
+/** --access-log names a file that cannot be appended to. */
+export class AccessLogError extends UsageError {
+  constructor(message: string) {
+    super(message, 'E_ACCESS_LOG');
   }
 }
 

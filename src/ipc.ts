@@ -13,6 +13,8 @@ export type EngineKind = 'raw' | 'node';
 export interface Target {
   id: string;
   gen: number;
+  /** The backend's pid, for the access log. */
+  pid: number;
   address: Address;
 }
 
@@ -28,6 +30,8 @@ export interface WorkerConfig {
   /** How long a backend may stay silent while a request is in flight (http mode). */
   backendTimeoutMs: number;
   trustProxy: string[];
+  /** --access-log: `stdout` or an absolute path (http mode); none: no access log. */
+  accessLog?: string;
   log: LogOptions;
 }
 
@@ -63,7 +67,9 @@ export type ToWorker =
   /** Hold new requests (do not send them upstream); report `idle` once nothing is in flight. */
   | { t: 'pause'; seq: number }
   /** Release the held requests in order, or (`expired`: past --max-pause) answer them 503. */
-  | { t: 'resume'; seq: number; expired: boolean };
+  | { t: 'resume'; seq: number; expired: boolean }
+  /** SIGUSR1 to the master (logrotate): open the access log file again by its name. */
+  | { t: 'reopen' };
 
 export type FromWorker =
   | { t: 'ready' }

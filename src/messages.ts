@@ -75,3 +75,8 @@ export const INTERNALS_PROBED = 'Node internals probed';
 
 // proxy/worker.ts: logged once per worker for each Node internal it goes without (src/internals).
 export const NODE_INTERNAL_MISSING = 'Node internal missing; using a fallback';
+
+// proxy/access-log.ts: the access log file of a proxy worker (--access-log), and its reopening on SIGUSR1.
+export const ACCESS_LOG_REOPENED = 'Access log reopened';
+export const ACCESS_LOG_REOPEN_FAILED = 'Access log could not be reopened; writing on to the old file';
+export const ACCESS_LOG_WRITE_FAILED = 'Access log write failed; its lines are dropped until writing works again';

@@ -137,6 +137,10 @@ export const OPTIONS = [
     help: 'keep X-Forwarded-* from these peers',
   },
   {
+    key: 'accessLog', flag: 'access-log', arg: '<stdout|file>', type: text(),
+    help: 'http mode: one JSON line per request, to stdout or appended to this file (reopened on SIGUSR1); tcp mode has none',
+  },
+  {
     key: 'control', flag: 'control', arg: '<path>', type: text(checkSocketPath), defaultText: 'control.sock in the runtime dir',
     help: 'control socket',
   },

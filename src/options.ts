@@ -1,4 +1,5 @@
 import { BlockList, isIP } from 'node:net';
+import { resolve } from 'node:path';
 import { isInherited, isPath, type Address, type ListenSpec } from './address.js';
 import { activationPresent } from './master/activation.js';
 import { UsageError } from './errors.js';
@@ -8,6 +9,7 @@ import type { HealthOptions } from './health/health.js';
 import type { MonitorOptions } from './health/monitor.js';
 import { notifySupported } from './backend/notify-socket.js';
 import { OPTIONS, TCP_READY_DELAY_MS, tableDefaults, type Defaults } from './option-table.js';
+import { STDOUT } from './proxy/access-log.js';
 
 export { parseDuration } from './option-types.js';
 
@@ -55,6 +57,8 @@ export interface Options {
   /** Parent of the private runtime directory (sockets); default $XDG_RUNTIME_DIR or the temp dir. */
   runtimeDir?: string;
   trustProxy: string[];
+  /** One JSON line per request (http mode): `stdout`, or a file appended to. */
+  accessLog?: string;
   /** Control socket path; default: control.sock in the runtime directory. */
   control?: string;
   /** Written once serving (atomically), removed at exit. */
@@ -88,6 +92,7 @@ export function resolveOptions(input: OptionsInput): Options {
   if (o.mode === 'tcp' && o.healthCmd === undefined && o.readyDelayMs === undefined && o.health !== 'notify') o.readyDelayMs = TCP_READY_DELAY_MS;
   if (o.health === 'notify' && !notifySupported()) throw new UsageError('--health notify needs unix datagram sockets (node-unix-socket), which have no build for this platform');
   for (const cidr of o.trustProxy) parseCidr(cidr);
+  if (o.accessLog !== undefined && o.mode === 'tcp') throw new UsageError('--access-log is for http mode: tcp mode has no requests to log');
   if (o.metrics) checkAdmin(o.metrics, o.listen);
   return o;
 }
@@ -97,6 +102,8 @@ export function workerConfig(o: Options): Omit<WorkerConfig, 'index' | 'fds'> {
   return {
     mode: o.mode, engine: o.engine, queueTimeoutMs: o.queueTimeoutMs, headerTimeoutMs: o.headerTimeoutMs,
     keepAliveTimeoutMs: o.keepAliveTimeoutMs, backendTimeoutMs: o.backendTimeoutMs, trustProxy: o.trustProxy,
+    // A worker started later (a restart, an upgrade) opens the same file whatever its cwd.
+    ...(o.accessLog === undefined ? {} : { accessLog: o.accessLog === STDOUT ? STDOUT : resolve(o.accessLog) }),
     log: { level: o.logLevel, format: o.logFormat },
   };
 }

@@ -62,6 +62,10 @@ describe('bad input', () => {
     ['a socket path too long for a unix socket', ['--listen', `/tmp/${'x'.repeat(120)}`, '--', ...NODE_APP], 2, /socket path \/tmp\/x+ is 125 bytes; at most \d+ fit/],
     ['an empty --control', ['--listen', '0', '--control', '', '--', ...NODE_APP], 2, /--control must not be empty/],
     ['a runtime dir that cannot be written', ['--listen', '0', '--runtime-dir', '/proc', '--', ...NODE_APP], 1, /cannot create a runtime directory in \/proc/],
+    ['an --access-log in a directory that does not exist', ['--listen', '0', '--access-log', '/nonexistent/access.log', '--', ...NODE_APP], 2,
+      /^hotproxy: --access-log \/nonexistent\/access\.log cannot be written: ENOENT: no such file or directory/],
+    ['an --access-log that is a directory', ['--listen', '0', '--access-log', '/tmp', '--', ...NODE_APP], 2, /--access-log \/tmp cannot be written: EISDIR/],
+    ['an --access-log in tcp mode', ['--listen', '0', '--mode', 'tcp', '--access-log', 'stdout', '--', ...NODE_APP], 2, /--access-log is for http mode: tcp mode has no requests to log/],
   ];
   for (const [what, args, status, pattern] of cases) {
     it(`${what} gives one line on stderr and exit ${status}`, () => {

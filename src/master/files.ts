@@ -1,7 +1,8 @@
 // Files other tools read: the pid file (systemd PIDFile=, scripts) and Server::Starter's
-// status file. Both are replaced atomically, so a reader never sees half a file.
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { PidFileError } from '../errors.js';
+// status file. Both are replaced atomically, so a reader never sees half a file. And the
+// access log, which the proxy workers write; the master only checks it can be.
+import { closeSync, constants, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { AccessLogError, describe, PidFileError } from '../errors.js';
 
 export function writeAtomic(path: string, content: string): void {
   const tmp = `${path}.${process.pid}.tmp`;
@@ -37,6 +38,18 @@ export function claimPidFile(path: string): void {
   const pid = readPid(path);
   if (pid !== undefined && pid !== process.pid && isRunning(pid)) {
     throw new PidFileError(`pid file ${path} belongs to running process ${pid}`);
+  }
+}
+
+/**
+ * Fails at start, in one line, when the workers could not append to --access-log (it is
+ * created if missing). Non-blocking, so that a FIFO with no reader fails instead of hanging.
+ */
+export function checkAccessLog(path: string): void {
+  try {
+    closeSync(openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK, 0o666));
+  } catch (err) {
+    throw new AccessLogError(`--access-log ${path} cannot be written: ${describe(err)}`);
   }
 }
 

@@ -108,7 +108,7 @@ export class Generation extends EventEmitter<{ targets: []; restarted: [RestartR
   targets(): Target[] {
     return this.slots
       .filter((s) => s.healthy && s.instance)
-      .map((s) => ({ id: s.instance!.id, gen: this.id, address: s.instance!.address }));
+      .map((s) => ({ id: s.instance!.id, gen: this.id, pid: s.instance!.pid, address: s.instance!.address }));
   }
 
   /** Starts every instance and resolves once all are healthy; throws DeployError otherwise. */

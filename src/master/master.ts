@@ -15,7 +15,8 @@ import { Deployer, type DeployResult } from './deployer.js';
 import { Pauser, type PauseResult, type ResumeResult } from './pause.js';
 import type { Release } from '../backend/command.js';
 import { duration } from '../option-types.js';
-import { claimPidFile, removeQuietly, statusFileContent, writeAtomic } from './files.js';
+import { checkAccessLog, claimPidFile, removeQuietly, statusFileContent, writeAtomic } from './files.js';
+import { STDOUT } from '../proxy/access-log.js';
 import { collectStatus, type Status } from './status.js';
 import { bindListeners, type Listener } from './listeners.js';
 import { masterUnsupported } from '../internals/index.js';
@@ -78,6 +79,7 @@ export class Master {
       const inherited = takeInheritedSockets();
       this.notifier = Notifier.fromEnv(this.rootLog);
       checkCommand(o.command[0]!);
+      if (o.accessLog !== undefined && o.accessLog !== STDOUT) checkAccessLog(o.accessLog);
       if (o.pidFile) claimPidFile(o.pidFile);
       this.runtimeDir = createRuntimeDir(o.runtimeDir);
       const bound = await bindListeners(o.listen, inherited);
@@ -201,6 +203,13 @@ export class Master {
     if (r.ok) this.log.info({ workers: r.pids, previous: before, ms: r.ms }, UPGRADED);
     else this.log.error({ err: r.error }, UPGRADE_FAILED);
     return r;
+  }
+
+  /** SIGUSR1: every proxy worker opens the access log file again; false if there is no file. */
+  reopenAccessLog(): boolean {
+    if (this.options.accessLog === undefined || this.options.accessLog === STDOUT) return false;
+    this.workers?.reopenAccessLog();
+    return true;
   }
 
   async status(): Promise<Status> {

@@ -246,6 +246,11 @@ export class ProxyWorkers {
     return held.reduce((a, b) => a + b, 0);
   }
 
+  /** Every worker that may write the access log opens its file again. */
+  reopenAccessLog(): void {
+    for (const w of this.live()) w.send({ t: 'reopen' });
+  }
+
   /** Each live worker's view: in-flight work by generation and open connections. */
   async stats(): Promise<Array<{ worker: number; pid: number; stats?: WorkerStats; final: boolean }>> {
     const seq = ++this.statsSeq;

@@ -1,5 +1,5 @@
-// Signals of the master: HUP deploys, USR2 upgrades the proxy workers, TERM/INT stop
-// gracefully, a second TERM/INT kills.
+// Signals of the master: HUP deploys, USR2 upgrades the proxy workers, USR1 reopens the access
+// log (logrotate), TERM/INT stop gracefully, a second TERM/INT kills.
 import { describe } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Master } from './master.js';
@@ -16,6 +16,11 @@ export function handleSignals(master: Master, log: Logger, onStopped: (code: num
     l.info({ signal: 'SIGUSR2' }, 'Upgrade requested');
     master.upgrade().catch((err) => l.error({ err: describe(err) }, UPGRADE_ERROR));
   };
+  // A handler of its own also keeps Node from opening its inspector on SIGUSR1, as it would by default.
+  const usr1 = (): void => {
+    if (master.reopenAccessLog()) l.info({ signal: 'SIGUSR1', path: master.options.accessLog }, 'Reopening the access log');
+    else l.info({ signal: 'SIGUSR1' }, 'No access log file to reopen');
+  };
   const term = (signal: NodeJS.Signals): void => {
     if (stopping) {
       l.warn({ signal }, 'Second stop signal: killing everything now');
@@ -29,11 +34,13 @@ export function handleSignals(master: Master, log: Logger, onStopped: (code: num
   };
   process.on('SIGHUP', hup);
   process.on('SIGUSR2', usr2);
+  process.on('SIGUSR1', usr1);
   process.on('SIGTERM', term);
   process.on('SIGINT', term);
   return () => {
     process.off('SIGHUP', hup);
     process.off('SIGUSR2', usr2);
+    process.off('SIGUSR1', usr1);
     process.off('SIGTERM', term);
     process.off('SIGINT', term);
   };

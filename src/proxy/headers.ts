@@ -1,8 +1,10 @@
 // Header rules for forwarding, the one copy both engines use (RFC 9110 §7.6.1): hop-by-hop
 // fields are this connection's business, not the backend's; X-Forwarded-* says who the client
 // really was. Names are lower-cased only when their length matches a field of interest, so
-// most headers are copied without a string allocation.
+// most headers are copied without a string allocation. X-Request-ID follows the same trust as
+// X-Forwarded-*.
 import type { BlockList } from 'node:net';
+import { newRequestId } from './request-id.js';
 
 /** More header fields than this in a request: 431 (Apache's LimitRequestFields default). */
 export const MAX_HEADER_FIELDS = 100;
@@ -20,6 +22,13 @@ export interface HeadOut {
   flags: number;
   /** The response's Keep-Alive value, if any. */
   keepAliveHeader: string | undefined;
+}
+
+/** What requestFields learns of a request besides its framing, for the access log. */
+export interface RequestOut extends HeadOut {
+  /** The X-Request-ID sent upstream: a trusted peer's, or one made for this request. */
+  requestId: string;
+  userAgent: string | undefined;
 }
 
 export interface Peer {
@@ -46,6 +55,7 @@ const CONTENT_LENGTH = 6;
 const HOST = 7;
 const EXPECT = 8;
 const TE = 9;
+const USER_AGENT = 10;
 
 function kind(name: string): number {
   switch (name.length) {
@@ -58,7 +68,7 @@ function kind(name: string): number {
     }
     case 10: {
       const l = name.toLowerCase();
-      return l === 'connection' ? CONNECTION : l === 'keep-alive' ? KEEP_ALIVE : END_TO_END;
+      return l === 'connection' ? CONNECTION : l === 'keep-alive' ? KEEP_ALIVE : l === 'user-agent' ? USER_AGENT : END_TO_END;
     }
     case 14: return name.toLowerCase() === 'content-length' ? CONTENT_LENGTH : END_TO_END;
     case 16: return name.toLowerCase() === 'proxy-connection' ? HOP : END_TO_END;
@@ -99,10 +109,10 @@ export function isWebSocket(raw: string[]): boolean {
 
 /**
  * Appends to `fields` (flat [name, value, …]) the request fields to send upstream, with
- * X-Forwarded-*; framing is the caller's. Sets `out.flags`. `keepUpgrade` keeps
- * Connection/Upgrade for a protocol switch.
+ * X-Forwarded-* and X-Request-ID; framing is the caller's. Sets `out.flags`, `out.requestId`
+ * and `out.userAgent`. `keepUpgrade` keeps Connection/Upgrade for a protocol switch.
  */
-export function requestFields(raw: string[], peer: Peer, keepUpgrade: boolean, out: HeadOut, fields: string[]): string[] {
+export function requestFields(raw: string[], peer: Peer, keepUpgrade: boolean, out: RequestOut, fields: string[]): string[] {
   const extra = connectionTokens(raw);
   if (keepUpgrade) extra?.delete('upgrade');
   let flags = 0;
@@ -110,6 +120,8 @@ export function requestFields(raw: string[], peer: Peer, keepUpgrade: boolean, o
   let proto: string | undefined;
   let host: string | undefined;
   let xfHost: string | undefined;
+  let id: string | undefined;
+  out.userAgent = undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
@@ -121,6 +133,10 @@ export function requestFields(raw: string[], peer: Peer, keepUpgrade: boolean, o
         if (lower === 'x-forwarded-for') { xff = xff ? `${xff}, ${value}` : value; continue; }
         if (lower === 'x-forwarded-proto') { proto = value; continue; }
         if (lower === 'x-forwarded-host') { xfHost = value; continue; }
+      } else if (lower === 'x-request-id') {
+        // One ID per request: the first a trusted peer sent; otherwise none of the client's.
+        if (peer.trusted && id === undefined && value !== '') id = value;
+        continue;
       }
     }
     switch (kind(name)) {
@@ -137,6 +153,7 @@ export function requestFields(raw: string[], peer: Peer, keepUpgrade: boolean, o
       // a dropped length would make the body the backend's next request (smuggling).
       case CONTENT_LENGTH: if (value !== '0') flags |= REQ_BODY; fields.push(name, value); continue;
       case HOST: host = value; flags |= REQ_HOST; fields.push(name, value); continue;
+      case USER_AGENT: out.userAgent = value; break;
     }
     if (extra !== undefined && extra.has(name.toLowerCase())) continue;
     fields.push(name, value);
@@ -144,6 +161,9 @@ export function requestFields(raw: string[], peer: Peer, keepUpgrade: boolean, o
   fields.push('x-forwarded-for', xff ? `${xff}, ${peer.ip}` : peer.ip, 'x-forwarded-proto', proto ?? 'http');
   const fwdHost = xfHost ?? host;
   if (fwdHost !== undefined) fields.push('x-forwarded-host', fwdHost);
+  id ??= newRequestId();
+  fields.push('x-request-id', id);
+  out.requestId = id;
   out.flags = flags;
   return fields;
 }
@@ -179,7 +199,7 @@ export function responseFields(raw: string[], out: HeadOut, fields: string[]): s
 export function plainFields(raw: string[], fields: string[]): string[] {
   for (let i = 0; i < raw.length; i += 2) {
     const k = kind(raw[i]!);
-    if (k === END_TO_END || k === EXPECT) fields.push(raw[i]!, raw[i + 1]!);
+    if (k === END_TO_END || k === EXPECT || k === USER_AGENT) fields.push(raw[i]!, raw[i + 1]!);
   }
   return fields;
 }

@@ -14,14 +14,14 @@ export class Tunnels {
    * The caller counted the tunnel in flight when it picked the target (so a drain cannot
    * finish between the pick and the connect); the count is released here when it closes.
    * `fast`: both are fresh, paused TCP sockets owned by nobody else (tcp mode), so their
-   * handles can be joined directly instead of piped.
+   * handles can be joined directly instead of piped. `onClose` hears which side closed first.
    */
-  open(gen: number, client: Socket, upstream: Socket, fast = false): void {
+  open(gen: number, client: Socket, upstream: Socket, fast = false, onClose?: (clientFirst: boolean) => void): void {
     let set = this.byGen.get(gen);
     if (!set) this.byGen.set(gen, (set = new Set()));
     set.add(client);
     let closed = false;
-    const close = (): void => {
+    const close = (clientFirst: boolean): void => {
       if (closed) return;
       closed = true;
       client.destroy();
@@ -29,11 +29,14 @@ export class Tunnels {
       set!.delete(client);
       if (set!.size === 0) this.byGen.delete(gen);
       this.inflight.dec(gen);
+      onClose?.(clientFirst);
     };
-    client.on('error', close).on('close', close);
-    upstream.on('error', close).on('close', close);
+    const byClient = (): void => close(true);
+    const byUpstream = (): void => close(false);
+    client.on('error', byClient).on('close', byClient);
+    upstream.on('error', byUpstream).on('close', byUpstream);
     // Closed while the upstream was connecting: its 'close' may have come and gone already.
-    if (client.destroyed || upstream.destroyed) return close();
+    if (client.destroyed || upstream.destroyed) return close(client.destroyed);
     if (fast && canSplice(client, upstream)) return splice(client, upstream);
     client.pipe(upstream);
     upstream.pipe(client);

@@ -13,6 +13,7 @@ import { TIMER_MAX_MS } from '../option-types.js';
 import { TcpEngine } from './tcp/engine.js';
 import { closeHandle, fallbacks, has, internals, NODE_INTERNAL_MISSING, sendHandle } from '../internals/index.js';
 import { INTERNALS_PROBED } from '../messages.js';
+import { AccessLog } from './access-log.js';
 
 // Signals meant for the master reach this process too when they are sent to the process
 // group (a terminal's Ctrl-C or hang-up, `kill -- -PGID`, timeout(1)). The master decides
@@ -26,6 +27,7 @@ function send(msg: FromWorker): void {
 let engine: Engine | undefined;
 let log: Logger | undefined;
 let mode: WorkerConfig['mode'] | undefined;
+let accessLog: AccessLog | null = null;
 const router = new Router();
 const inflight = new Inflight();
 router.onSuspect = (target, reason) => send({ t: 'suspect', id: target.id, gen: target.gen, reason });
@@ -37,17 +39,20 @@ async function start(config: WorkerConfig): Promise<void> {
   for (const f of fallbacks()) log.warn(f, NODE_INTERNAL_MISSING);
   // The raw engine parses with Node's own llhttp binding; without it, the node engine serves.
   const raw = config.engine === 'raw' && has('http-parser');
+  // tcp mode has no requests to log.
+  if (config.accessLog !== undefined && config.mode === 'http') accessLog = AccessLog.open(config.accessLog, log);
   engine = config.mode === 'tcp'
     ? new TcpEngine(router, inflight, config, log)
     : raw
-      ? new RawEngine(router, inflight, config, log)
-      : new HttpEngine(router, inflight, config, log);
+      ? new RawEngine(router, inflight, config, log, accessLog)
+      : new HttpEngine(router, inflight, config, log, accessLog);
   for (const fd of config.fds) await engine.listen(fd);
   send({ t: 'ready' });
 }
 
 async function stop(timeoutMs: number): Promise<void> {
   if (engine) await engine.stop(timeoutMs);
+  await accessLog?.close();
   process.exit(0);
 }
 
@@ -65,6 +70,7 @@ async function retire(timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   if (mode === 'tcp') await waitUntil(() => !router.isPaused, TIMER_MAX_MS);
   if (engine) await engine.retire(Math.max(0, deadline - Date.now()), handOff);
+  await accessLog?.close();
   // Its totals live on in the master's /metrics, so counters never go backwards.
   if (!process.connected) process.exit(0);
   process.send!({ t: 'final', traffic: traffic.toJSON() } satisfies FromWorker, undefined, {}, () => process.exit(0));
@@ -110,6 +116,9 @@ process.on('message', (msg: ToWorker, handle?: unknown) => {
     case 'conn':
       if (engine) engine.adopt(handle);
       else closeHandle(handle);
+      return;
+    case 'reopen':
+      accessLog?.reopen();
       return;
     case 'stats':
       void (engine?.connections() ?? Promise.resolve(0)).then((connections) =>

@@ -11,7 +11,7 @@ import http from 'node:http';
 import { block, bytes } from './bytes.js';
 
 // Fields a proxy may change: hop-by-hop, its own, and the expectation it may answer itself.
-const SKIP = /^(connection|keep-alive|te|transfer-encoding|upgrade|proxy-.*|x-forwarded-.*|expect|date)$/i;
+const SKIP = /^(connection|keep-alive|te|transfer-encoding|upgrade|proxy-.*|x-forwarded-.*|x-request-id|expect|date)$/i;
 
 const BLOCK = block(0x9e3779b9);
 const answerBytes = (size, seed, piece) => bytes(BLOCK, size, seed, piece, 7919);

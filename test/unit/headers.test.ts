@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   isWebSocket, peerOf, plainFields, requestFields, responseFields, stripV4Mapped,
   REQ_BODY, REQ_CHUNKED, REQ_EXPECT_CONTINUE, REQ_EXPECT_OTHER, REQ_HOST, RES_LENGTH,
-  type HeadOut, type Peer,
+  type HeadOut, type Peer, type RequestOut,
 } from '../../src/proxy/headers.js';
 
 const CLIENT: Peer = { ip: '203.0.113.7', trusted: false };
@@ -18,10 +18,20 @@ const pairsOf = (fields: string[]): [string, string][] => {
 };
 const names = (fields: string[]): string[] => pairsOf(fields).map(([n]) => n.toLowerCase());
 
-function upstream(pairs: [string, string][], peer: Peer = CLIENT, keepUpgrade = false): { fields: [string, string][]; flags: number } {
-  const out: HeadOut = { flags: -1, keepAliveHeader: undefined };
+const newOut = (): RequestOut => ({ flags: -1, keepAliveHeader: undefined, requestId: '', userAgent: 'stale' });
+
+/** The last field is always the request's X-Request-ID; it is checked and left out of `fields`. */
+function withoutId(fields: string[], out: RequestOut): [string, string][] {
+  const pairs = pairsOf(fields);
+  expect(pairs.pop()).toEqual(['x-request-id', out.requestId]);
+  expect(pairs.map(([n]) => n.toLowerCase())).not.toContain('x-request-id');
+  return pairs;
+}
+
+function upstream(pairs: [string, string][], peer: Peer = CLIENT, keepUpgrade = false): { fields: [string, string][]; flags: number; out: RequestOut } {
+  const out = newOut();
   const fields = requestFields(flat(pairs), peer, keepUpgrade, out, []);
-  return { fields: pairsOf(fields), flags: out.flags };
+  return { fields: withoutId(fields, out), flags: out.flags, out };
 }
 
 // What requestFields adds after the client's fields, for an untrusted client with no Host.
@@ -45,9 +55,9 @@ describe('request fields sent upstream', () => {
   });
 
   it('appends to the array it is given', () => {
-    const out: HeadOut = { flags: 0, keepAliveHeader: undefined };
+    const out = newOut();
     const fields = requestFields(['Accept', '*/*'], CLIENT, false, out, ['already', 'there']);
-    expect(pairsOf(fields)).toEqual([['already', 'there'], ['Accept', '*/*'], ...FORWARDED_TAIL]);
+    expect(withoutId(fields, out)).toEqual([['already', 'there'], ['Accept', '*/*'], ...FORWARDED_TAIL]);
   });
 
   it('Connection itself is not forwarded', () => {
@@ -143,12 +153,16 @@ describe('request fields sent upstream', () => {
     expect(upstream([]).flags).toBe(0);
   });
 
-  it('flags are set afresh on each call, so a reused HeadOut carries nothing over', () => {
-    const out: HeadOut = { flags: 0, keepAliveHeader: undefined };
-    requestFields(flat([['Transfer-Encoding', 'chunked'], ['Expect', '100-continue'], ['Host', 'h']]), CLIENT, false, out, []);
+  it('flags, ID and user agent are set afresh on each call, so a reused RequestOut carries nothing over', () => {
+    const out = newOut();
+    requestFields(flat([['Transfer-Encoding', 'chunked'], ['Expect', '100-continue'], ['Host', 'h'], ['User-Agent', 'ua/1']]), CLIENT, false, out, []);
     expect(out.flags).toBe(REQ_BODY | REQ_CHUNKED | REQ_EXPECT_CONTINUE | REQ_HOST);
+    expect(out.userAgent).toBe('ua/1');
+    const first = out.requestId;
     requestFields([], CLIENT, false, out, []);
     expect(out.flags).toBe(0);
+    expect(out.userAgent).toBeUndefined();
+    expect(out.requestId).not.toBe(first);
   });
 
   // Connection may list any name, but the body goes upstream byte for byte as it came: without
@@ -219,8 +233,49 @@ describe('X-Forwarded-* sent upstream', () => {
     expect(fields.slice(0, 2)).toEqual([['X-Forwarded-Port', '443'], ['Accept', '*/*']]);
   });
 
+  it('the user agent is noted and passed on in place, whatever the case of its name', () => {
+    const { fields, out } = upstream([['Accept', '*/*'], ['USER-AGENT', 'curl/8.5.0']]);
+    expect(out.userAgent).toBe('curl/8.5.0');
+    expect(fields.slice(0, 2)).toEqual([['Accept', '*/*'], ['USER-AGENT', 'curl/8.5.0']]);
+    expect(upstream([['Accept', '*/*']]).out.userAgent).toBeUndefined();
+  });
+
   it('no Via is added: hotproxy does not announce itself', () => {
     expect(names(flat(upstream([['Host', 'h']]).fields))).not.toContain('via');
+  });
+});
+
+describe('X-Request-ID', () => {
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+  it('is made for each request, unique, last of the fields sent upstream', () => {
+    const ids = new Set<string>();
+    for (let i = 0; i < 1000; i++) {
+      const { out } = upstream([['Host', 'h']]);
+      expect(out.requestId).toMatch(UUID);
+      ids.add(out.requestId);
+    }
+    expect(ids.size).toBe(1000);
+  });
+
+  it('an untrusted client cannot name it, whatever the case of the field', () => {
+    for (const name of ['X-Request-ID', 'x-request-id', 'X-REQUEST-ID']) {
+      const { out } = upstream([[name, 'forged'], ['Accept', '*/*']]);
+      expect(out.requestId).toMatch(UUID);
+    }
+  });
+
+  it("a trusted proxy's is kept: the first one, and only if not empty", () => {
+    expect(upstream([['X-Request-ID', 'abc-123'], ['Accept', '*/*']], PROXY).out.requestId).toBe('abc-123');
+    expect(upstream([['x-request-id', 'first'], ['X-Request-Id', 'second']], PROXY).out.requestId).toBe('first');
+    expect(upstream([['X-Request-ID', '']], PROXY).out.requestId).toMatch(UUID);
+    expect(upstream([['Accept', '*/*']], PROXY).out.requestId).toMatch(UUID);
+  });
+
+  it('a field named like it is not it', () => {
+    const { fields, out } = upstream([['X-Request-IDs', 'a'], ['X-Request', 'b']], PROXY);
+    expect(out.requestId).toMatch(UUID);
+    expect(fields.slice(0, 2)).toEqual([['X-Request-IDs', 'a'], ['X-Request', 'b']]);
   });
 });
 

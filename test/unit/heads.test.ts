@@ -1,32 +1,36 @@
 import { describe, expect, it } from 'vitest';
-import { REQ_BODY, REQ_CHUNKED, RES_LENGTH, type HeadOut, type Peer } from '../../src/proxy/headers.js';
-import { informationalHead, keepAliveMs, lastChunk, requestHead, responseHead } from '../../src/proxy/raw/heads.js';
+import { REQ_BODY, REQ_CHUNKED, RES_LENGTH, type Peer, type RequestOut } from '../../src/proxy/headers.js';
+import { informationalHead, keepAliveMs, lastChunk, requestHead as makeHead, responseHead } from '../../src/proxy/raw/heads.js';
 
 const CLIENT: Peer = { ip: '192.0.2.9', trusted: false };
 const FWD = 'x-forwarded-for: 192.0.2.9\r\nx-forwarded-proto: http\r\n';
-const out = (): HeadOut => ({ flags: 0, keepAliveHeader: undefined });
+const out = (): RequestOut => ({ flags: 0, keepAliveHeader: undefined, requestId: '', userAgent: undefined });
+/** The head with its request ID written as ID. */
+const requestHead = (o: RequestOut, ...args: Parameters<typeof makeHead> extends [unknown, ...infer R] ? R : never): string =>
+  makeHead(o, ...args).replace(`x-request-id: ${o.requestId}\r\n`, 'x-request-id: ID\r\n');
+const ID = 'x-request-id: ID\r\n';
 
 describe('requestHead', () => {
   it('is the request line, the fields as sent, X-Forwarded-*, and the empty line', () => {
     const head = requestHead(out(), 'GET', '/a?b=1', ['Host', 'h.example', 'Accept', '*/*'], CLIENT, false, false);
-    expect(head).toBe(`GET /a?b=1 HTTP/1.1\r\nHost: h.example\r\nAccept: */*\r\n${FWD}x-forwarded-host: h.example\r\n\r\n`);
+    expect(head).toBe(`GET /a?b=1 HTTP/1.1\r\nHost: h.example\r\nAccept: */*\r\n${FWD}x-forwarded-host: h.example\r\n${ID}\r\n`);
   });
 
   it('goes upstream as HTTP/1.1 for an HTTP/1.0 client, with a Host when the client sent none', () => {
     const head = requestHead(out(), 'GET', '/', [], CLIENT, false, true);
-    expect(head).toBe(`GET / HTTP/1.1\r\n${FWD}host: localhost\r\n\r\n`);
+    expect(head).toBe(`GET / HTTP/1.1\r\n${FWD}${ID}host: localhost\r\n\r\n`);
   });
 
   it('a chunked request body is announced as chunked, after the fields', () => {
     const o = out();
     const head = requestHead(o, 'POST', '/up', ['Host', 'h', 'Transfer-Encoding', 'chunked'], CLIENT, false, false);
-    expect(head).toBe(`POST /up HTTP/1.1\r\nHost: h\r\n${FWD}x-forwarded-host: h\r\ntransfer-encoding: chunked\r\n\r\n`);
+    expect(head).toBe(`POST /up HTTP/1.1\r\nHost: h\r\n${FWD}x-forwarded-host: h\r\n${ID}transfer-encoding: chunked\r\n\r\n`);
     expect(o.flags & (REQ_BODY | REQ_CHUNKED)).toBe(REQ_BODY | REQ_CHUNKED);
   });
 
   it('Expect: 100-continue goes on for an HTTP/1.1 client, so the backend decides', () => {
     const head = requestHead(out(), 'PUT', '/', ['Host', 'h', 'Content-Length', '9', 'Expect', '100-Continue'], CLIENT, false, false);
-    expect(head).toBe(`PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n${FWD}x-forwarded-host: h\r\nexpect: 100-continue\r\n\r\n`);
+    expect(head).toBe(`PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n${FWD}x-forwarded-host: h\r\n${ID}expect: 100-continue\r\n\r\n`);
   });
 
   it('Expect: 100-continue stops here for an HTTP/1.0 client, which must not get a 100', () => {
@@ -37,7 +41,7 @@ describe('requestHead', () => {
   it('a WebSocket handshake keeps its Connection and Upgrade fields', () => {
     const raw = ['Host', 'h', 'Connection', 'Upgrade', 'Upgrade', 'websocket', 'Sec-WebSocket-Version', '13'];
     const head = requestHead(out(), 'GET', '/ws', raw, CLIENT, true, false);
-    expect(head).toBe(`GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n${FWD}x-forwarded-host: h\r\n\r\n`);
+    expect(head).toBe(`GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n${FWD}x-forwarded-host: h\r\n${ID}\r\n`);
   });
 
   it('fields of one head never leak into the next', () => {

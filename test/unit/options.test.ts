@@ -129,6 +129,8 @@ describe('resolveOptions', () => {
     ['a bad mode', { mode: 'udp' as never }, /--mode must be one of http, tcp \(got "udp"\)/],
     ['a bad log format', { logFormat: 'xml' as never }, /--log-format must be one of json, pretty, auto/],
     ['no command', { command: [] }, /missing backend command/],
+    ['an empty access log path', { accessLog: '' }, /--access-log must not be empty/],
+    ['an access log in tcp mode', { mode: 'tcp', accessLog: 'stdout' }, /--access-log is for http mode: tcp mode has no requests to log/],
   ];
   for (const [what, o, message] of bad) {
     it(`refuses ${what}`, () => {
@@ -158,6 +160,13 @@ describe('workerConfig', () => {
     expect(workerConfig(o)).toEqual({
       mode: 'tcp', engine: 'node', queueTimeoutMs: 1, headerTimeoutMs: 2, keepAliveTimeoutMs: 3, backendTimeoutMs: 4, trustProxy: ['::1'], log: { level: 'warn', format: 'json' },
     });
+  });
+
+  it('names the access log file by its absolute path, so a worker started later finds the same one; stdout is stdout', () => {
+    expect(workerConfig(resolve({ accessLog: 'logs/access.log' })).accessLog).toBe(`${process.cwd()}/logs/access.log`);
+    expect(workerConfig(resolve({ accessLog: '/var/log/a.log' })).accessLog).toBe('/var/log/a.log');
+    expect(workerConfig(resolve({ accessLog: 'stdout' })).accessLog).toBe('stdout');
+    expect(workerConfig(resolve({}))).not.toHaveProperty('accessLog');
   });
 });
 

@@ -12,7 +12,8 @@ import { Handover } from './handover.js';
 import { forward, upstreamFields } from './forward.js';
 import type { Inflight } from '../inflight.js';
 import type { Router } from '../router.js';
-import { MAX_HEADER_FIELDS, REQ_BODY, isWebSocket, peerOf, requestFields, type HeadOut } from '../headers.js';
+import { MAX_HEADER_FIELDS, REQ_BODY, isWebSocket, peerOf, requestFields, stripV4Mapped, type RequestOut } from '../headers.js';
+import type { AccessEntry, AccessLog } from '../access-log.js';
 import { traffic } from '../../metrics/traffic.js';
 import { afterFailure, bodyFor, statusFor } from '../failure.js';
 import { Tunnels } from '../tunnels.js';
@@ -34,6 +35,14 @@ interface Upstream {
 /** For /metrics: the generation that answered, or that the proxy answered for itself. */
 type Tracked = http.ServerResponse & { gen?: number; proxyMade?: boolean };
 
+/** One client request across its attempts: what goes upstream is worked out once. */
+interface Job extends RequestOut {
+  fields: string[];
+  retryable: boolean;
+  /** Its access-log line, when there is an access log. */
+  entry: AccessEntry | null;
+}
+
 export class HttpEngine implements Engine {
   private servers: http.Server[] = [];
   private upstreams = new Map<string, Upstream>();
@@ -42,7 +51,8 @@ export class HttpEngine implements Engine {
   private trusted: BlockList | undefined;
   stopping = false;
 
-  constructor(readonly router: Router, readonly inflight: Inflight, readonly cfg: WorkerConfig, readonly log: Logger) {
+  constructor(readonly router: Router, readonly inflight: Inflight, readonly cfg: WorkerConfig, readonly log: Logger,
+    readonly accessLog: AccessLog | null = null) {
     this.tunnels = new Tunnels(inflight);
     this.handover = new Handover(this.servers);
     this.trusted = cfg.trustProxy.length ? trustList(cfg.trustProxy) : undefined;
@@ -57,6 +67,11 @@ export class HttpEngine implements Engine {
       (req, res) => this.request(req, res));
     // An Expect: 100-continue goes to the backend, whose 100 (or refusal) is relayed.
     server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => this.request(req, res));
+    // What Node answers itself to any other expectation, here so that the access log sees it.
+    server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (this.accessLog !== null) this.logWhenClosed(res, this.entry(req, process.hrtime.bigint(), this.job(req)));
+      res.writeHead(417).end();
+    });
     server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
       if (!isWebSocket(req.rawHeaders) && req.method !== 'CONNECT' && !hasBody(req)) { this.plainUpgrade(req, socket); return; }
       this.handover.forget(socket);
@@ -67,32 +82,59 @@ export class HttpEngine implements Engine {
     return new Promise((resolve, reject) => server.once('error', reject).listen({ fd }, resolve));
   }
 
-  request(req: http.IncomingMessage, res: http.ServerResponse, attempt = 1): void {
+  request(req: http.IncomingMessage, res: http.ServerResponse): void {
     if (req.rawHeaders.length > MAX_HEADER_FIELDS * 2) {
       res.writeHead(431, { connection: 'close', 'content-length': 0 }).end();
       return;
     }
     res.sendDate = false;
-    if (attempt === 1) {
-      const t0 = process.hrtime.bigint();
-      const r = res as Tracked;
-      res.once('finish', () => (r.proxyMade ? traffic.proxyAnswer(r.gen ?? 0, res.statusCode, t0) : traffic.record(r.gen ?? 0, res.statusCode, t0)));
-    }
+    const t0 = process.hrtime.bigint();
+    const r = res as Tracked;
+    res.once('finish', () => (r.proxyMade ? traffic.proxyAnswer(r.gen ?? 0, res.statusCode, t0) : traffic.record(r.gen ?? 0, res.statusCode, t0)));
+    const job = this.job(req);
+    if (this.accessLog !== null) this.logWhenClosed(res, (job.entry = this.entry(req, t0, job)));
+    this.route(req, res, job, 1);
+  }
+
+  /** The request's fields for the backend, its ID among them, made once for all its attempts. */
+  private job(req: http.IncomingMessage): Job {
+    const job: Job = { flags: 0, keepAliveHeader: undefined, requestId: '', userAgent: undefined, fields: [], retryable: false, entry: null };
+    job.fields = upstreamFields(req, peerOf(req.socket.remoteAddress, this.trusted), job);
+    job.retryable = (job.flags & REQ_BODY) === 0 && IDEMPOTENT.has(req.method!);
+    return job;
+  }
+
+  private entry(req: http.IncomingMessage, t0: bigint, out: RequestOut): AccessEntry {
+    return {
+      method: req.method!, url: req.url!, status: 0, bytes: 0, t0, ttfb: 0n, gen: 0, pid: 0, tries: 0,
+      client: stripV4Mapped(req.socket.remoteAddress ?? ''), requestId: out.requestId, userAgent: out.userAgent, cut: undefined,
+    };
+  }
+
+  /** The line is written when the exchange is over, however it ended. */
+  private logWhenClosed(res: http.ServerResponse, e: AccessEntry): void {
+    res.once('close', () => {
+      e.status = res.headersSent ? res.statusCode : 0;
+      if (!res.writableFinished) e.cut ??= 'client';
+      this.accessLog!.record(e);
+    });
+  }
+
+  private route(req: http.IncomingMessage, res: http.ServerResponse, job: Job, attempt: number): void {
     const target = this.router.pick();
-    if (target !== undefined) return this.forward(req, res, target, attempt);
+    if (target !== undefined) return this.forward(req, res, job, target, attempt);
     this.router.wait(this.cfg.queueTimeoutMs).then(
-      (t) => this.forward(req, res, t, attempt),
-      (err) => this.fail(res, err),
+      (t) => this.forward(req, res, job, t, attempt),
+      (err) => this.fail(res, err, job.entry),
     );
   }
 
-  private forward(req: http.IncomingMessage, res: http.ServerResponse, target: Target, attempt: number): void {
+  private forward(req: http.IncomingMessage, res: http.ServerResponse, job: Job, target: Target, attempt: number): void {
     if (res.destroyed) return;
-    const out: HeadOut = { flags: 0, keepAliveHeader: undefined };
-    const fields = upstreamFields(req, peerOf(req.socket.remoteAddress, this.trusted), out);
-    const retryable = (out.flags & REQ_BODY) === 0 && IDEMPOTENT.has(req.method!);
+    const { retryable, entry } = job;
     this.inflight.inc(target.gen);
     (res as Tracked).gen = target.gen;
+    if (entry !== null) { entry.gen = target.gen; entry.pid = target.pid; entry.tries++; entry.ttfb = 0n; }
     forward({
       agent: (t) => this.upstream(t).agent,
       closing: () => this.stopping,
@@ -107,16 +149,11 @@ export class HttpEngine implements Engine {
       stalled: (t) => this.router.markDown(t, 'timeout'),
       failed: (err, t) => {
         const again = afterFailure(this.router, t, err, attempt, retryable && !res.destroyed);
-        if (again === 'route') { this.request(req, res, attempt + 1); return; }
-        if (again !== undefined) { this.forward(req, res, again, attempt + 1); return; }
-        if (!res.destroyed) this.fail(res, err, t);
+        if (again === 'route') { this.route(req, res, job, attempt + 1); return; }
+        if (again !== undefined) { this.forward(req, res, job, again, attempt + 1); return; }
+        if (!res.destroyed) this.fail(res, err, entry, t);
       },
-    }, req, res, target, fields, out.flags);
-  }
-
-  /** The handshake's fields for the backend, Connection/Upgrade kept. */
-  private handshakeFields(req: http.IncomingMessage): string[] {
-    return requestFields(req.rawHeaders, peerOf(req.socket.remoteAddress, this.trusted), true, { flags: 0, keepAliveHeader: undefined }, []);
+    }, req, res, target, job.fields, job.flags, entry);
   }
 
   /**
@@ -133,12 +170,13 @@ export class HttpEngine implements Engine {
     this.request(req, res);
   }
 
-  fail(res: http.ServerResponse, err: unknown, target?: Target): void {
-    if (res.headersSent) { res.destroy(); return; }
+  fail(res: http.ServerResponse, err: unknown, entry: AccessEntry | null, target?: Target): void {
+    if (res.headersSent) { if (entry !== null) entry.cut = 'backend'; res.destroy(); return; }
     const status = statusFor(err);
     this.log.warn({ status, err: (err as Error).message, code: (err as { code?: string }).code, target: target?.id }, 'Proxy error');
     (res as Tracked).proxyMade = true;
     const body = bodyFor(status);
+    if (entry !== null) entry.bytes = res.req.method === 'HEAD' ? 0 : Buffer.byteLength(body);
     res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), ...(this.stopping ? { connection: 'close' } : {}) });
     res.end(body);
   }
@@ -156,13 +194,18 @@ export class HttpEngine implements Engine {
 
   /** A WebSocket upgrade: the connection becomes a tunnel to the backend. */
   private upgrade(req: http.IncomingMessage, client: net.Socket, head: Buffer): void {
-    openUpgradeTunnel({ router: this.router, inflight: this.inflight, tunnels: this.tunnels, queueTimeoutMs: this.cfg.queueTimeoutMs }, client, (upstream) => {
-      const h = this.handshakeFields(req);
-      let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
-      for (let i = 0; i < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
-      upstream.write(text + '\r\n');
+    const t0 = process.hrtime.bigint();
+    // The handshake's fields for the backend, Connection/Upgrade kept; the same for each try.
+    const out: RequestOut = { flags: 0, keepAliveHeader: undefined, requestId: '', userAgent: undefined };
+    const h = requestFields(req.rawHeaders, peerOf(req.socket.remoteAddress, this.trusted), true, out, []);
+    let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
+    for (let i = 0; i < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
+    text += '\r\n';
+    const ctx = { router: this.router, inflight: this.inflight, tunnels: this.tunnels, queueTimeoutMs: this.cfg.queueTimeoutMs, accessLog: this.accessLog };
+    openUpgradeTunnel(ctx, client, (upstream) => {
+      upstream.write(text);
       if (head.length) upstream.write(head);
-    });
+    }, this.accessLog === null ? null : this.entry(req, t0, out));
   }
 
   forget(alive: Set<string>, gen: number | null): void {

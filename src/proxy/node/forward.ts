@@ -4,7 +4,8 @@
 import http from 'node:http';
 import type { Target } from '../../ipc.js';
 import { UpstreamTimeoutError, UpstreamUnhealthyError } from '../../errors.js';
-import { REQ_BODY, REQ_CHUNKED, requestFields, responseFields, plainFields, type HeadOut, type Peer } from '../headers.js';
+import type { AccessEntry } from '../access-log.js';
+import { REQ_BODY, REQ_CHUNKED, requestFields, responseFields, plainFields, type HeadOut, type Peer, type RequestOut } from '../headers.js';
 
 /** What the engine gives an exchange and hears back from it. */
 export interface ForwardContext {
@@ -24,8 +25,8 @@ export interface ForwardContext {
   track(target: Target, abandon: () => void): () => void;
 }
 
-/** Hop-by-hop and framing fields of the request; its flags tell about the body. */
-export function upstreamFields(req: http.IncomingMessage, peer: Peer, out: HeadOut): string[] {
+/** The request's fields for the backend, hop-by-hop ones left out; `out` tells about its body and ID. */
+export function upstreamFields(req: http.IncomingMessage, peer: Peer, out: RequestOut): string[] {
   const fields = requestFields(req.rawHeaders, peer, false, out, []);
   // The backend decides whether it wants the body (the engine relays its 100).
   if (expectsContinue(req)) fields.push('expect', '100-continue');
@@ -40,7 +41,9 @@ function expectsContinue(req: http.IncomingMessage): boolean {
   return e !== undefined && e.trim().toLowerCase() === '100-continue' && req.httpVersion === '1.1';
 }
 
-export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: http.ServerResponse, target: Target, fields: string[], flags: number): void {
+/** `entry`: the request's access-log line, when there is an access log. */
+export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: http.ServerResponse, target: Target, fields: string[], flags: number,
+  entry: AccessEntry | null): void {
   let settled = false;
   let untrack = (): void => {};
   const settle = (): boolean => {
@@ -71,7 +74,9 @@ export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: htt
   // The answer's reading is paused for a slow client: the silence is ours, not the backend's.
   let paused = false;
   if (ctx.resendable) untrack = ctx.track(target, () => { if (!answered) up.destroy(new UpstreamUnhealthyError()); });
-  up.on('information', (info) => { answered = true; relayInformational(req, res, info.statusCode, info.rawHeaders); });
+  // Node's client tells of an answer once its head is parsed: that is its first byte here.
+  const firstByte = (): void => { if (entry !== null && entry.ttfb === 0n) entry.ttfb = process.hrtime.bigint(); };
+  up.on('information', (info) => { answered = true; firstByte(); relayInformational(req, res, info.statusCode, info.rawHeaders); });
   up.on('timeout', () => {
     // Still uploading what the client has not sent yet: the backend is waiting for us.
     if (paused || (!up.writableFinished && up.writableLength === 0 && !req.complete)) return;
@@ -80,12 +85,13 @@ export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: htt
   up.on('error', (err) => {
     if (!settle()) return;
     if (res.headersSent) {
-      res.destroy();
+      cutByBackend(res, entry);
       if (err instanceof UpstreamTimeoutError) ctx.stalled(target);
     } else ctx.failed(err, target);
   });
   up.on('response', (ures) => {
     answered = true;
+    firstByte();
     const out = responseFields(ures.rawHeaders, UNUSED, []);
     // Node refuses a Trailer field on a response it will not send chunked (it throws).
     if (!chunkedReply(req, ures.statusCode!, out)) dropField(out, 'trailer');
@@ -101,6 +107,7 @@ export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: htt
       return;
     }
     ures.on('data', (chunk: Buffer) => {
+      if (entry !== null) entry.bytes += chunk.length;
       if (!res.write(chunk)) {
         ures.pause();
         paused = true;
@@ -114,8 +121,8 @@ export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: htt
       res.end();
     });
     // A response cut short must look cut short to the client, never complete.
-    ures.on('close', () => { if (!ures.complete && settle()) res.destroy(); });
-    ures.on('error', () => { if (settle()) res.destroy(); });
+    ures.on('close', () => { if (!ures.complete && settle()) cutByBackend(res, entry); });
+    ures.on('error', () => { if (settle()) cutByBackend(res, entry); });
   });
   if (!(flags & REQ_BODY)) { up.end(); return; }
   req.on('data', (chunk: Buffer) => {
@@ -125,6 +132,12 @@ export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: htt
     if (req.rawTrailers.length > 0 && flags & REQ_CHUNKED) up.addTrailers(pairs(plainFields(req.rawTrailers, [])));
     up.end();
   });
+}
+
+/** The backend broke off its answer (or went silent in it): the client connection is cut. */
+function cutByBackend(res: http.ServerResponse, entry: AccessEntry | null): void {
+  if (entry !== null) entry.cut = 'backend';
+  res.destroy();
 }
 
 function request(ctx: ForwardContext, req: http.IncomingMessage, target: Target, a: Target['address'], fields: string[]): http.ClientRequest {

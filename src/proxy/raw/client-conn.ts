@@ -11,7 +11,7 @@ import { informationalHead, lastChunk, responseHead } from './heads.js';
 import { proxyResponse, type Req } from './request.js';
 import type { Exchange } from './upstream.js';
 import { afterFailure, bodyFor, statusFor } from '../failure.js';
-
+import type { Cut } from '../access-log.js';
 
 interface Writable {
   write(d: string | Buffer, e?: BufferEncoding): boolean;
@@ -19,8 +19,6 @@ interface Writable {
 
 export class ClientConn extends ClientInput implements Exchange {
   private out: HeadOut = { flags: 0, keepAliveHeader: undefined };
-  /** The status of the response being relayed. */
-  private status = 0;
 
   constructor(engine: RawEngine, socket: net.Socket, fresh: boolean) {
     super(engine, socket, fresh);
@@ -49,6 +47,8 @@ export class ClientConn extends ClientInput implements Exchange {
     this.engine.inflight.inc(target.gen);
     req.target = target;
     req.gen = target.gen;
+    req.pid = target.pid;
+    req.tries++;
     const up = this.engine.pool(target).acquire(this);
     req.up = up;
     up.write(req.head, 'latin1');
@@ -85,7 +85,7 @@ export class ClientConn extends ClientInput implements Exchange {
 
   onResponseHead(status: number, msg: string, headers: string[], keepAlive: boolean): number {
     const req = this.cur!;
-    this.status = status;
+    req.status = status;
     const out = this.out;
     let head = responseHead(out, status, msg, headers);
     if (keepAlive) req.up!.setKeepAlive(out.keepAliveHeader);
@@ -102,6 +102,10 @@ export class ClientConn extends ClientInput implements Exchange {
     return req.isHead ? 1 : 0;
   }
 
+  onFirstByte(): void {
+    if (this.engine.accessLog !== null) this.cur!.ttfb = process.hrtime.bigint();
+  }
+
   onInformational(status: number, msg: string, headers: string[]): void {
     // 101 only ever answers a tunnel's handshake, which is not parsed here.
     if (this.cur!.http10 || status === 101) return;
@@ -110,7 +114,9 @@ export class ClientConn extends ClientInput implements Exchange {
 
   onResponseBody(chunk: Buffer): boolean {
     const s = this.socket;
-    if (!this.cur!.chunked) return s.write(chunk);
+    const req = this.cur!;
+    req.bytes += chunk.length;
+    if (!req.chunked) return s.write(chunk);
     s.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
     s.write(chunk);
     return s.write('\r\n', 'latin1');
@@ -120,7 +126,8 @@ export class ClientConn extends ClientInput implements Exchange {
     const req = this.cur!;
     if (req.chunked) this.socket.write(lastChunk(trailers), 'latin1');
     req.up = null;
-    traffic.record(req.gen, this.status, req.t0);
+    traffic.record(req.gen, req.status, req.t0);
+    this.logLine(req, undefined);
     this.endExchange(req);
   }
 
@@ -135,12 +142,13 @@ export class ClientConn extends ClientInput implements Exchange {
     const again = afterFailure(this.engine.router, t, err, req.attempt, !req.started && req.retryable);
     if (again !== undefined) {
       req.attempt++;
+      req.ttfb = 0n;
       if (again === 'route') this.route(req);
       else this.forward(req, again);
       return;
     }
     // Headers went out already: only a cut tells the client the body is incomplete.
-    if (req.started) { this.socket.destroy(); return; }
+    if (req.started) { this.logLine(req, 'backend'); this.socket.destroy(); return; }
     this.fail(req, err, t);
   }
 
@@ -159,9 +167,13 @@ export class ClientConn extends ClientInput implements Exchange {
     if (this.cur === null && this.engine.handingOff) this.engine.offer(this);
   };
 
-  protected dropUpstream(req: Req): void {
+  protected dropUpstream(req: Req, status: number): void {
     if (req.up !== null) { req.up.abort(); req.up = null; }
     if (req.target !== null) { this.engine.inflight.dec(req.target.gen); req.target = null; }
+    if (status === 0) { this.logLine(req, 'client'); return; }
+    req.status = status;
+    req.bytes = 0;
+    this.logLine(req, undefined);
   }
 
   private fail(req: Req, err: Error, target?: Target): void {
@@ -176,8 +188,22 @@ export class ClientConn extends ClientInput implements Exchange {
     this.socket.write(proxyResponse(status, body, !persist, !req.isHead), 'latin1');
     req.persist = persist;
     req.started = true;
+    req.status = status;
+    req.bytes = req.isHead ? 0 : Buffer.byteLength(body);
     traffic.proxyAnswer(req.gen, status, req.t0);
+    this.logLine(req, undefined);
     this.endExchange(req);
+  }
+
+  /** The request's one access-log line (if there is an access log): its outcome, once. */
+  private logLine(req: Req, cut: Cut | undefined): void {
+    const log = this.engine.accessLog;
+    if (log === null || req.logged) return;
+    req.logged = true;
+    // Nothing of an answer went out: whatever status the exchange had in mind, none was sent.
+    if (cut !== undefined && !req.started) req.status = 0;
+    req.cut = cut;
+    log.record(req);
   }
 
   /**
@@ -200,8 +226,9 @@ export class ClientConn extends ClientInput implements Exchange {
   /** This connection becomes a tunnel: the engine connects it upstream and joins the two. */
   protected startUpgrade(req: Req): void {
     this.cur = req;
+    req.t0 = process.hrtime.bigint();
     this.socket.off('drain', this.onDrain);
     this.detachInput();
-    this.engine.upgrade(this.socket, req.head, req.rest);
+    this.engine.upgrade(this.socket, req.head, req.rest, this.engine.accessLog === null ? null : req);
   }
 }

@@ -61,8 +61,11 @@ export abstract class ClientInput {
   protected abstract requestBody(req: Req, chunk: Buffer): void;
   /** The request of the exchange in progress was parsed to its end. */
   protected abstract requestEnd(req: Req): void;
-  /** Lets go of the exchange's upstream connection and in-flight count. */
-  protected abstract dropUpstream(req: Req): void;
+  /**
+   * Lets go of the exchange's upstream connection and in-flight count: the proxy answers
+   * `status` instead, or (0) the connection is closing under it.
+   */
+  protected abstract dropUpstream(req: Req, status: number): void;
 
   /**
    * No exchange, nothing queued, no byte of a next request read, and every byte of the last
@@ -137,6 +140,8 @@ export abstract class ClientInput {
     this.spare = null;
     const m = methods()[method]!;
     req.method = m;
+    req.url = url!;
+    req.client = this.peer.ip;
     req.isHead = m === 'HEAD';
     req.http10 = maj === 0 || (maj === 1 && min === 0);
     req.persist = keepAlive;
@@ -211,7 +216,7 @@ export abstract class ClientInput {
     if (p !== null && p === this.cur) {
       // The body being forwarded is broken: the upstream request cannot be completed.
       if (p.started) { this.socket.destroy(); return; }
-      this.dropUpstream(p);
+      this.dropUpstream(p, status);
       this.cur = null;
       this.rejectNow(status);
       return;
@@ -244,7 +249,7 @@ export abstract class ClientInput {
   private onClose = (): void => {
     this.closed = true;
     this.engine.detach(this);
-    if (this.cur !== null) this.dropUpstream(this.cur);
+    if (this.cur !== null) this.dropUpstream(this.cur, 0);
     this.queue.length = 0;
     closeParser(this.parser);
   };

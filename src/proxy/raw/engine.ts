@@ -19,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { openUpgradeTunnel } from '../upgrade-tunnel.js';
 import { freezeReads, has, socketFromHandle } from '../../internals/index.js';
 import { CONNECTIONS_HANDED_OVER } from '../../messages.js';
+import type { AccessEntry, AccessLog } from '../access-log.js';
 
 /** On stop, how long keep-alive clients get to see a `Connection: close` before idle ones are closed. */
 const STOP_GRACE_MS = 1_000;
@@ -40,7 +41,8 @@ export class RawEngine implements Engine {
   private handed = 0;
   stopping = false;
 
-  constructor(readonly router: Router, readonly inflight: Inflight, readonly cfg: WorkerConfig, readonly log: Logger) {
+  constructor(readonly router: Router, readonly inflight: Inflight, readonly cfg: WorkerConfig, readonly log: Logger,
+    readonly accessLog: AccessLog | null = null) {
     this.tunnels = new Tunnels(inflight);
     this.trusted = cfg.trustProxy.length ? trustList(cfg.trustProxy) : undefined;
     // One coarse timer for header, idle keep-alive, idle upstream and backend timeouts.
@@ -85,12 +87,13 @@ export class RawEngine implements Engine {
     for (const p of this.pools.values()) p.sweep(now, this.silentLimit);
   }
 
-  /** A WebSocket upgrade: the connection becomes a tunnel to the backend. */
-  upgrade(client: net.Socket, head: string, rest: Buffer | null): void {
-    openUpgradeTunnel({ router: this.router, inflight: this.inflight, tunnels: this.tunnels, queueTimeoutMs: this.cfg.queueTimeoutMs }, client, (upstream) => {
+  /** A WebSocket upgrade: the connection becomes a tunnel to the backend. `entry`: its access-log line's. */
+  upgrade(client: net.Socket, head: string, rest: Buffer | null, entry: AccessEntry | null): void {
+    const ctx = { router: this.router, inflight: this.inflight, tunnels: this.tunnels, queueTimeoutMs: this.cfg.queueTimeoutMs, accessLog: this.accessLog };
+    openUpgradeTunnel(ctx, client, (upstream) => {
       upstream.write(head, 'latin1');
       if (rest !== null && rest.length > 0) upstream.write(rest);
-    });
+    }, entry);
   }
 
   forget(alive: Set<string>, gen: number | null): void {

@@ -1,6 +1,6 @@
 // The raw engine's heads as bytes on the wire. Which fields go where is decided in
 // headers.ts, shared with the node engine; this file only adds the framing and joins.
-import { REQ_CHUNKED, REQ_EXPECT_CONTINUE, REQ_HOST, requestFields, responseFields, plainFields, type HeadOut, type Peer } from '../headers.js';
+import { REQ_CHUNKED, REQ_EXPECT_CONTINUE, REQ_HOST, requestFields, responseFields, plainFields, type HeadOut, type Peer, type RequestOut } from '../headers.js';
 
 // Reused for every head: the fields are joined into a string before the next one is built.
 const fields: string[] = [];
@@ -13,9 +13,10 @@ function join(head: string): string {
 
 /**
  * `METHOD url HTTP/1.1` and the headers to send upstream, ending in an empty line. Sets
- * `out.flags`. `keepUpgrade` keeps Connection/Upgrade for a protocol switch.
+ * `out.flags`, `out.requestId` and `out.userAgent`. `keepUpgrade` keeps Connection/Upgrade for
+ * a protocol switch.
  */
-export function requestHead(out: HeadOut, method: string, url: string, raw: string[], peer: Peer, keepUpgrade: boolean, http10: boolean): string {
+export function requestHead(out: RequestOut, method: string, url: string, raw: string[], peer: Peer, keepUpgrade: boolean, http10: boolean): string {
   requestFields(raw, peer, keepUpgrade, out, fields);
   let head = join(`${method} ${url} HTTP/1.1\r\n`);
   // HTTP/1.1 requires Host (an HTTP/1.0 client may leave it out); Node's client adds one likewise.

@@ -2,16 +2,23 @@
 // connection, so a keep-alive connection allocates none per request.
 import { STATUS_CODES } from 'node:http';
 import type { Target } from '../../ipc.js';
-import type { HeadOut } from '../headers.js';
+import type { AccessEntry, Cut } from '../access-log.js';
+import type { RequestOut } from '../headers.js';
 import type { UpConn } from './upstream.js';
 
-export class Req implements HeadOut {
+export class Req implements RequestOut, AccessEntry {
   method = '';
+  /** The request target as the client sent it. */
+  url = '';
   /** The head to send upstream (request line, headers, empty line). */
   head = '';
   /** REQ_* flags from requestHead(). */
   flags = 0;
   keepAliveHeader: string | undefined = undefined;
+  requestId = '';
+  userAgent: string | undefined = undefined;
+  /** The client's address. */
+  client = '';
   isHead = false;
   http10 = false;
   /** The client connection stays open after this exchange. */
@@ -40,6 +47,15 @@ export class Req implements HeadOut {
   /** For /metrics: when the exchange started, and the generation that was given it (0: none). */
   t0 = 0n;
   gen = 0;
+  /** For the access log (the status for /metrics too): see AccessEntry. */
+  status = 0;
+  bytes = 0;
+  ttfb = 0n;
+  pid = 0;
+  tries = 0;
+  cut: Cut | undefined = undefined;
+  /** Its access-log line was written. */
+  logged = false;
 
   reset(): void {
     this.head = '';
@@ -54,6 +70,13 @@ export class Req implements HeadOut {
     this.chunked = false;
     this.responded = false;
     this.gen = 0;
+    this.status = 0;
+    this.bytes = 0;
+    this.ttfb = 0n;
+    this.pid = 0;
+    this.tries = 0;
+    this.cut = undefined;
+    this.logged = false;
   }
 }
 

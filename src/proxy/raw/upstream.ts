@@ -13,6 +13,8 @@ export interface Exchange {
   readonly socket: net.Socket;
   /** Returns 1 when the response has no body (a HEAD request), else 0. */
   onResponseHead(status: number, msg: string, headers: string[], keepAlive: boolean): number;
+  /** The first byte of an answer (a 1xx too) arrived. */
+  onFirstByte(): void;
   /** A 1xx response before the answer (100 Continue, 103 Early Hints). */
   onInformational(status: number, msg: string, headers: string[]): void;
   /** false: the client is not keeping up; the upstream pauses until the client drains. */
@@ -186,7 +188,7 @@ export class UpConn {
     const x = this.x;
     if (x === null) { this.destroy(); return; } // bytes nobody asked for
     this.silent = 0;
-    this.answered = true;
+    if (!this.answered) { this.answered = true; x.onFirstByte(); }
     const c = x.socket;
     c.cork();
     const r = this.parser.execute(d);

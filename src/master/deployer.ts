@@ -127,7 +127,10 @@ export class Deployer extends EventEmitter<{ change: []; deployed: [DeployResult
     let result: DeployResult;
     if (ask?.kind === 'rollback') result = this.canary ? await this.endCanary() : await this.rollbackSteps();
     else if (ask?.kind === 'promote') result = await this.promoteCanary();
-    else if (this.canary) result = { ok: false, gen: 0, error: `generation ${this.canary.id} is a canary: hotproxy promote or hotproxy rollback first` };
+    else if (this.canary) {
+      result = { ok: false, gen: 0, error: `generation ${this.canary.id} is a canary: hotproxy promote or hotproxy rollback first` };
+      this.log.error({ err: result.error }, RELOAD_REFUSED);
+    }
     else result = await this.steps(ask?.release ?? this.current, true, ask?.canaryPercent);
     this.emit('deployed', result);
     return { result, ask };

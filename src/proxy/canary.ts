@@ -44,3 +44,10 @@ function cookieValue(cookies: string[], name: string): string | undefined {
   }
   return undefined;
 }
+
+/** The Cookie field values of a request head as the raw engine sends it upstream. */
+export function cookiesInHead(head: string): string[] {
+  const out: string[] = [];
+  for (const m of head.matchAll(/\r\ncookie:[ \t]*([^\r]*)/gi)) out.push(m[1]!);
+  return out;
+}

@@ -17,6 +17,7 @@ import type { AccessEntry, AccessLog } from '../access-log.js';
 import { traffic } from '../../metrics/traffic.js';
 import { afterFailure, bodyFor, statusFor } from '../failure.js';
 import { Tunnels } from '../tunnels.js';
+import { place } from '../canary.js';
 import { waitUntil } from '../wait-until.js';
 import { openUpgradeTunnel } from '../upgrade-tunnel.js';
 import { CONNECTIONS_HANDED_OVER } from '../../messages.js';
@@ -41,6 +42,9 @@ interface Job extends RequestOut {
   retryable: boolean;
   /** Its access-log line, when there is an access log. */
   entry: AccessEntry | null;
+  /** During a canary: this client is on the canary's side, and is told so by this Set-Cookie. */
+  toCanary?: boolean;
+  setCookie?: string;
 }
 
 export class HttpEngine implements Engine {
@@ -121,9 +125,17 @@ export class HttpEngine implements Engine {
   }
 
   private route(req: http.IncomingMessage, res: http.ServerResponse, job: Job, attempt: number): void {
-    const target = this.router.pick();
+    // A canary runs: which side this client is on (by its cookie, else its address).
+    const c = this.router.canary;
+    if (c !== undefined) {
+      const cookie = req.headers.cookie;
+      const p = place(c, cookie === undefined ? [] : [cookie], req.socket.remoteAddress);
+      job.toCanary = p.toCanary;
+      job.setCookie = p.setCookie;
+    }
+    const target = this.router.pick(job.toCanary);
     if (target !== undefined) return this.forward(req, res, job, target, attempt);
-    this.router.wait(this.cfg.queueTimeoutMs).then(
+    this.router.wait(this.cfg.queueTimeoutMs, job.toCanary).then(
       (t) => this.forward(req, res, job, t, attempt),
       (err) => this.fail(res, err, job.entry),
     );
@@ -138,6 +150,7 @@ export class HttpEngine implements Engine {
     forward({
       agent: (t) => this.upstream(t).agent,
       closing: () => this.stopping,
+      setCookie: job.setCookie,
       done: (t) => this.inflight.dec(t.gen),
       timeoutMs: this.cfg.backendTimeoutMs,
       resendable: retryable,

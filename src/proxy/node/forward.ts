@@ -12,6 +12,8 @@ export interface ForwardContext {
   agent(target: Target): http.Agent;
   /** The client connection closes after this answer (the worker is stopping). */
   closing(): boolean;
+  /** A canary's Set-Cookie for the answer (the client's side). */
+  setCookie?: string;
   /** The exchange failed before a response byte went out (the engine answers or retries). */
   failed(err: Error, target: Target): void;
   /** The backend went silent after its answer began: the client connection was cut. */
@@ -97,6 +99,7 @@ export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: htt
     if (!chunkedReply(req, ures.statusCode!, out)) dropField(out, 'trailer');
     // In the array, not by setHeader: mixing the two makes Node keep one of repeated fields.
     if (ctx.closing()) out.push('connection', 'close');
+    if (ctx.setCookie !== undefined) out.push('set-cookie', ctx.setCookie);
     try {
       // The backend's reason phrase, even an empty one.
       res.writeHead(ures.statusCode!, ures.statusMessage ?? '', out);

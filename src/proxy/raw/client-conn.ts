@@ -10,6 +10,7 @@ import type { RawEngine } from './engine.js';
 import { informationalHead, lastChunk, responseHead } from './heads.js';
 import { proxyResponse, type Req } from './request.js';
 import type { Exchange } from './upstream.js';
+import { cookiesInHead, place } from '../canary.js';
 import { afterFailure, bodyFor, statusFor } from '../failure.js';
 import type { Cut } from '../access-log.js';
 
@@ -34,10 +35,17 @@ export class ClientConn extends ClientInput implements Exchange {
   }
 
   private route(req: Req): void {
-    const t = this.engine.router.pick();
+    const router = this.engine.router;
+    // A canary runs: which side this client is on (by its cookie, else its address).
+    if (router.canary !== undefined) {
+      const p = place(router.canary, cookiesInHead(req.head), this.socket.remoteAddress);
+      req.toCanary = p.toCanary;
+      req.setCookie = p.setCookie;
+    }
+    const t = router.pick(req.toCanary);
     if (t !== undefined) { this.forward(req, t); return; }
     this.hold(HOLD_ROUTE);
-    this.engine.router.wait(this.engine.cfg.queueTimeoutMs).then(
+    router.wait(this.engine.cfg.queueTimeoutMs, req.toCanary).then(
       (target) => { this.release(HOLD_ROUTE); if (this.cur === req && !this.closed) this.forward(req, target); },
       (err: Error) => { this.release(HOLD_ROUTE); if (this.cur === req && !this.closed) this.fail(req, err); },
     );
@@ -97,6 +105,7 @@ export class ClientConn extends ClientInput implements Exchange {
     }
     if (!persist) head += 'connection: close\r\n';
     else if (req.http10) head += 'connection: keep-alive\r\n';
+    if (req.setCookie !== undefined) head += `set-cookie: ${req.setCookie}\r\n`;
     req.persist = persist;
     this.socket.write(head + '\r\n', 'latin1');
     return req.isHead ? 1 : 0;

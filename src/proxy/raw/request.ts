@@ -26,6 +26,9 @@ export class Req implements RequestOut, AccessEntry {
   upgrade = false;
   /** May be sent again after a connection error (idempotent, no body). */
   retryable = false;
+  /** During a canary: this client is on the canary's side, and is told so by this Set-Cookie. */
+  toCanary = false;
+  setCookie: string | undefined = undefined;
   /** Bytes the client sent after an upgrade request's head. */
   rest: Buffer | null = null;
   /** The whole request was parsed. */
@@ -59,6 +62,8 @@ export class Req implements RequestOut, AccessEntry {
 
   reset(): void {
     this.head = '';
+    this.toCanary = false;
+    this.setCookie = undefined;
     this.rest = null;
     this.done = false;
     this.body = null;

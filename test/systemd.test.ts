@@ -99,7 +99,7 @@ it('a --listen fd: or fdname: that systemd did not pass is one line on stderr an
 });
 
 describe.skipIf(!NOTIFY)('sd_notify', () => {
-  it('tells systemd READY=1 once serving, RELOADING=1 then READY=1 around a deploy, and STOPPING=1; backends never see systemd's NOTIFY_SOCKET', async () => {
+  it('tells systemd READY=1 once serving, RELOADING=1 then READY=1 around a deploy, and STOPPING=1; backends never see the NOTIFY_SOCKET systemd gave hotproxy', async () => {
     const path = join(tempDir(), 'notify.sock');
     const receiver = spawn('python3', [fixture('notify-socket.py'), path], { stdio: ['ignore', 'pipe', 'inherit'] });
     others.push(receiver);

@@ -47,6 +47,10 @@ export function isRetryable(err: unknown): boolean {
  */
 export function mayRetry(err: unknown, attempt: number): boolean {
   if (isTimeout(err)) return attempt < 2;
+  // A refused connect sent nothing, and its instance is skipped from then on (markDown): a
+  // backend that died mid-request gives a reset, then refusals until the master has replaced it,
+  // and those must not use up the tries before a live instance is there.
+  if (isRefused(err)) return attempt < 2 * MAX_ATTEMPTS;
   return attempt < MAX_ATTEMPTS && isRetryable(err);
 }
 

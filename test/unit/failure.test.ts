@@ -74,9 +74,16 @@ describe('isRefused (the backend is not there at all)', () => {
 });
 
 describe('mayRetry (a resendable request goes again)', () => {
-  it('after a refused or broken connection, up to MAX_ATTEMPTS tries in all', () => {
+  it('after a broken connection, up to MAX_ATTEMPTS tries in all', () => {
     for (let attempt = 1; attempt < MAX_ATTEMPTS; attempt++) expect(mayRetry(sys('ECONNRESET'), attempt)).toBe(true);
     expect(mayRetry(sys('ECONNRESET'), MAX_ATTEMPTS)).toBe(false);
+  });
+
+  // A backend killed mid-request: a reset, then refusals until the master replaced it.
+  it('after a refused connection, more tries: it sent nothing and the instance is skipped from then on', () => {
+    expect(mayRetry(sys('ECONNREFUSED'), MAX_ATTEMPTS)).toBe(true);
+    expect(mayRetry(sys('ENOENT'), 2 * MAX_ATTEMPTS - 1)).toBe(true);
+    expect(mayRetry(sys('ECONNREFUSED'), 2 * MAX_ATTEMPTS)).toBe(false);
   });
 
   // Each try of a silent backend may cost a whole --backend-timeout.

@@ -11,7 +11,7 @@ import { informationalHead, lastChunk, responseHead } from './heads.js';
 import { proxyResponse, type Req } from './request.js';
 import type { Exchange } from './upstream.js';
 import { afterFailure, bodyFor, statusFor } from '../failure.js';
-import type { Cut } from '../access-log.js';
+import type { Cut } from '../access-line.js';
 
 interface Writable {
   write(d: string | Buffer, e?: BufferEncoding): boolean;

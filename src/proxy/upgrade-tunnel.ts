@@ -3,7 +3,8 @@
 import net from 'node:net';
 import { STATUS_CODES } from 'node:http';
 import type { Target } from '../ipc.js';
-import type { AccessEntry, AccessLog } from './access-log.js';
+import type { AccessEntry } from './access-line.js';
+import type { AccessLog } from './access-log.js';
 import type { Inflight } from './inflight.js';
 import type { Router } from './router.js';
 import { isRefused, MAX_ATTEMPTS, statusFor } from './failure.js';

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AccessLog, formatLine, type AccessEntry } from '../../src/proxy/access-log.js';
+import { formatLine, type AccessEntry } from '../../src/proxy/access-line.js';
+import { AccessLog } from '../../src/proxy/access-log.js';
 import { ACCESS_LOG_REOPENED, ACCESS_LOG_WRITE_FAILED } from '../../src/messages.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -61,13 +62,15 @@ describe('the access log writer', () => {
     const { log } = memoryLog();
     const al = AccessLog.open(path, log);
     // Lines long enough that a batch is many writes' worth: none may be cut.
-    for (let i = 0; i < 2000; i++) al.record(entry({ url: `/${i}?${'x'.repeat(i % 700)}` }));
+    // Lines longer than a chunk too, and a character of three bytes.
+    const target = (i: number): string => `/${i}?${(i % 10 === 0 ? 'é' : 'x').repeat(i % 100 === 0 ? 30_000 : i % 700)}`;
+    for (let i = 0; i < 2000; i++) al.record(entry({ url: target(i) }));
     await al.close();
     const got = lines(path);
-    expect(got.map((l) => l.target)).toEqual(Array.from({ length: 2000 }, (_, i) => `/${i}?${'x'.repeat(i % 700)}`));
+    expect(got.map((l) => l.target)).toEqual(Array.from({ length: 2000 }, (_, i) => target(i)));
   });
 
-  it('on reopen, goes on in a new file by the name, losing none', async () => {
+  it('on reopen, goes on in a new file by the name: what came before the reopen in the old one, none lost', async () => {
     const path = join(dir, 'a.log');
     const { log, msgs } = memoryLog();
     const al = AccessLog.open(path, log);
@@ -80,16 +83,19 @@ describe('the access log writer', () => {
     await al.close();
     const before = lines(`${path}.1`).map((l) => l.target);
     const after = lines(path).map((l) => l.target);
-    expect([...before, ...after]).toEqual(Array.from({ length: 300 }, (_, i) => `/${i}`));
-    expect(after).toContain('/200');
+    expect(before).toEqual(Array.from({ length: 100 }, (_, i) => `/${i}`));
+    expect(after).toEqual(Array.from({ length: 200 }, (_, i) => `/${i + 100}`));
   });
 
   it('a disk that fails is said once, and what cannot be written is dropped', async () => {
     const { log, msgs } = memoryLog();
     const al = AccessLog.open('/dev/full', log);
-    for (let round = 0; round < 3; round++) {
-      for (let i = 0; i < 10; i++) al.record(entry());
-      await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 10; i++) al.record(entry());
+    await waitFor(() => msgs.includes(ACCESS_LOG_WRITE_FAILED), 'the failure');
+    // Enough for a write of its own, twice.
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 200; i++) al.record(entry({ url: `/${'x'.repeat(500)}` }));
+      await new Promise((r) => setImmediate(r));
     }
     await al.close();
     expect(msgs.filter((m) => m === ACCESS_LOG_WRITE_FAILED)).toHaveLength(1);

@@ -4,7 +4,7 @@
 import http from 'node:http';
 import type { Target } from '../../ipc.js';
 import { UpstreamTimeoutError, UpstreamUnhealthyError } from '../../errors.js';
-import type { AccessEntry } from '../access-log.js';
+import type { AccessEntry } from '../access-line.js';
 import { REQ_BODY, REQ_CHUNKED, requestFields, responseFields, plainFields, type HeadOut, type Peer, type RequestOut } from '../headers.js';
 
 /** What the engine gives an exchange and hears back from it. */

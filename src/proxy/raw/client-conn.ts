@@ -12,7 +12,7 @@ import { proxyResponse, type Req } from './request.js';
 import type { Exchange } from './upstream.js';
 import { cookiesInHead, place } from '../canary.js';
 import { afterFailure, bodyFor, statusFor } from '../failure.js';
-import type { Cut } from '../access-log.js';
+import type { Cut } from '../access-line.js';
 
 interface Writable {
   write(d: string | Buffer, e?: BufferEncoding): boolean;

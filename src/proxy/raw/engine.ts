@@ -19,7 +19,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { openUpgradeTunnel } from '../upgrade-tunnel.js';
 import { freezeReads, has, socketFromHandle } from '../../internals/index.js';
 import { CONNECTIONS_HANDED_OVER } from '../../messages.js';
-import type { AccessEntry, AccessLog } from '../access-log.js';
+import type { AccessEntry } from '../access-line.js';
+import type { AccessLog } from '../access-log.js';
 
 /** On stop, how long keep-alive clients get to see a `Connection: close` before idle ones are closed. */
 const STOP_GRACE_MS = 1_000;

@@ -2,7 +2,7 @@
 // connection, so a keep-alive connection allocates none per request.
 import { STATUS_CODES } from 'node:http';
 import type { Target } from '../../ipc.js';
-import type { AccessEntry, Cut } from '../access-log.js';
+import type { AccessEntry, Cut } from '../access-line.js';
 import type { RequestOut } from '../headers.js';
 import type { UpConn } from './upstream.js';
 

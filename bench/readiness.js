@@ -3,7 +3,7 @@
 // on NOTIFY_SOCKET, sent by the hotproxy/app helper once it listens). Same app, same load.
 import { performance } from 'node:perf_hooks';
 import { fixture, startHotproxy } from '../harness/hotproxy.js';
-import { Load } from '../harness/load.js';
+import { firstAnswer, Load } from '../harness/load.js';
 import { sleep } from '../harness/wait.js';
 import * as M from '../dist/messages.js';
 import { percentile } from './lib/report.js';
@@ -31,7 +31,7 @@ export async function runReadiness({ quick, log = () => {} }) {
         const t0 = performance.now();
         const out = await hp.reload();
         if (out.msg !== M.DEPLOYED) throw new Error(`readiness bench: ${out.msg} ${out.err ?? ''}`);
-        const seen = await firstAnswer(load, out.pids, 10_000);
+        const seen = await firstAnswer(load.firstSeen, out.pids, 10_000);
         if (seen !== undefined) swaps.push(seen - t0);
         await sleep(300);
       }
@@ -44,12 +44,3 @@ export async function runReadiness({ quick, log = () => {} }) {
   return { appStart, modes };
 }
 
-async function firstAnswer(load, pids, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const times = pids.map((p) => load.firstSeen.get(p)).filter((t) => t !== undefined);
-    if (times.length) return Math.min(...times);
-    if (Date.now() > deadline) return undefined;
-    await sleep(2);
-  }
-}

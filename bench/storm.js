@@ -6,7 +6,7 @@
 // record per round and how to summarise, so the two stay comparable round for round.
 import { performance } from 'node:perf_hooks';
 import { fixture, startHotproxy } from '../harness/hotproxy.js';
-import { Load } from '../harness/load.js';
+import { firstAnswer, Load } from '../harness/load.js';
 import { sleep } from '../harness/wait.js';
 import { AutocannonLoad } from './lib/loadgen.js';
 import { percentile } from './lib/report.js';
@@ -46,7 +46,7 @@ export const SWAP_STORM = {
   async round({ out, ok, t0, load }) {
     if (!ok) return { gen: out.gen, error: out.err ?? out.msg };
     // Swap latency: HUP until the client got its first answer from the new generation.
-    const seen = await firstAnswer(load, out.pids, 10_000);
+    const seen = await firstAnswer(load.firstSeen, out.pids, 10_000);
     return { gen: out.gen, deployMs: out.ms, swapMs: seen === undefined ? null : Math.round((seen - t0) * 10) / 10 };
   },
   summarise({ ready, rounds: swaps, stats }) {
@@ -163,16 +163,6 @@ async function stormOnce(kind, client, count, log) {
   }
 }
 
-/** performance.now() of the first response any of `pids` gave, or undefined after `timeoutMs`. */
-async function firstAnswer(load, pids, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const times = pids.map((p) => load.firstSeen.get(p)).filter((t) => t !== undefined);
-    if (times.length) return Math.min(...times);
-    if (Date.now() > deadline) return undefined;
-    await sleep(5);
-  }
-}
 
 const retiredOf = (hp, old) => hp.logs.filter((l) => l.msg === M.PROXY_WORKER_RETIRED && old.has(l.workerPid));
 const sameSet = (a, b) => a.length === b.length && a.every((x) => b.includes(x));

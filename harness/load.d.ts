@@ -25,3 +25,6 @@ export declare class Load {
   servedBy(pid: number): number;
   stop(): Promise<LoadResult>;
 }
+
+/** performance.now() of the first answer any of `pids` gave, by a client's `firstSeen`, waiting up to `timeoutMs`. */
+export declare function firstAnswer(firstSeen: Map<number, number>, pids: number[], timeoutMs: number): Promise<number | undefined>;

@@ -91,3 +91,17 @@ export class Load {
     return this.result;
   }
 }
+
+/**
+ * performance.now() of the first answer any of `pids` gave, by a client's `firstSeen` (pid ->
+ * when it first answered), waiting up to `timeoutMs`; undefined if none did.
+ */
+export async function firstAnswer(firstSeen, pids, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const times = pids.map((p) => firstSeen.get(p)).filter((t) => t !== undefined);
+    if (times.length) return Math.min(...times);
+    if (Date.now() > deadline) return undefined;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}

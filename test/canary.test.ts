@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CANARY_ENDED, CANARY_STARTED, DRAINED, PROMOTED, READY } from '../src/messages.js';
 import { CANARY_COOKIE } from '../src/proxy/canary.js';
-import { fixture, runCli, startHotproxy, type Hotproxy } from './helpers/hotproxy.js';
+import { fixture, runCliIn, startHotproxy, type Hotproxy } from './helpers/hotproxy.js';
 import { Load } from './helpers/load.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -18,10 +18,7 @@ let dir: string;
 beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'hp-canary-test-')); });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function cli(...args: string[]): ReturnType<typeof runCli> {
-  const end = args.includes('--') ? args.indexOf('--') : args.length;
-  return runCli([...args.slice(0, end), '--runtime-dir', dir, ...args.slice(end)]);
-}
+const cli = (...args: string[]): ReturnType<typeof runCliIn> => runCliIn(dir, ...args);
 
 /** One request from `localAddress` (each loopback address is another client), with `cookie` if given. */
 function ask(hp: Hotproxy, localAddress: string, cookie?: string): Promise<{ gen: number; setCookie: string | undefined }> {

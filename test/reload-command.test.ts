@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BACKEND_RESTARTED, DEPLOYED, DEPLOYING, DEPLOY_FAILED, RELOAD_QUEUED, RELOAD_REFUSED } from '../src/messages.js';
-import { fixture, NODE_APP, runCli, startHotproxy, type Hotproxy } from './helpers/hotproxy.js';
+import { fixture, NODE_APP, runCliIn, startHotproxy, type Hotproxy } from './helpers/hotproxy.js';
 import { Load } from './helpers/load.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -16,11 +16,7 @@ let dir: string;
 beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'hp-reload-test-')); });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-/** The runtime directory goes before the command's `--`. */
-function cli(...args: string[]): ReturnType<typeof runCli> {
-  const end = args.includes('--') ? args.indexOf('--') : args.length;
-  return runCli([...args.slice(0, end), '--runtime-dir', dir, ...args.slice(end)]);
-}
+const cli = (...args: string[]): ReturnType<typeof runCliIn> => runCliIn(dir, ...args);
 
 interface Env { pid: number; gen: number; argv: string[]; env: Record<string, string | undefined> }
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEPLOYED, DRAINED, KEPT_WARM, ROLLBACK_NOT_WARM, ROLLED_BACK } from '../src/messages.js';
-import { fixture, runCli, startHotproxy, type Hotproxy } from './helpers/hotproxy.js';
+import { fixture, runCliIn, startHotproxy, type Hotproxy } from './helpers/hotproxy.js';
 import { Load } from './helpers/load.js';
 import { isAlive, waitFor } from './helpers/wait.js';
 
@@ -16,10 +16,7 @@ let dir: string;
 beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'hp-rollback-test-')); });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function cli(...args: string[]): ReturnType<typeof runCli> {
-  const end = args.includes('--') ? args.indexOf('--') : args.length;
-  return runCli([...args.slice(0, end), '--runtime-dir', dir, ...args.slice(end)]);
-}
+const cli = (...args: string[]): ReturnType<typeof runCliIn> => runCliIn(dir, ...args);
 
 async function states(): Promise<Record<number, string>> {
   const s = JSON.parse((await cli('status', '--json')).stdout) as { generations: Array<{ gen: number; state: string }> };

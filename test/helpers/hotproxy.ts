@@ -4,11 +4,18 @@
 // waits for, or rules out, a message nobody logs.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { afterEach } from 'vitest';
-import { reapAll, ROOT, setMessageCheck } from '../../harness/hotproxy.js';
+import { reapAll, ROOT, runCli, setMessageCheck } from '../../harness/hotproxy.js';
 import * as MESSAGES from '../../src/messages.js';
 
 export { CLI, Hotproxy, NODE_APP, ROOT, expectNothingLeft, fixture, runCli, startHotproxy } from '../../harness/hotproxy.js';
 export type { LogLine, StartOptions } from '../../harness/hotproxy.js';
+
+/** A control command (`status`, `reload … -- cmd`) to the hotproxy started with `--runtime-dir dir`. */
+export function runCliIn(dir: string, ...args: string[]): ReturnType<typeof runCli> {
+  // The option goes before a reload's `--`, or it would be part of the command.
+  const end = args.includes('--') ? args.indexOf('--') : args.length;
+  return runCli([...args.slice(0, end), '--runtime-dir', dir, ...args.slice(end)]);
+}
 
 /** Kills whatever a test left running and fails the test if anything survives. */
 export async function cleanup(): Promise<void> {

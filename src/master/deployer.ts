@@ -27,7 +27,7 @@ export type DeployResult =
   | { ok: true; gen: number; pids: number[]; ms: number; command: string[]; envKeys: string[]; warm?: boolean; canary?: number }
   | { ok: false; gen: number; error: string };
 
-/** One run of the sequence, with the release it ran (a reload tells by it whether its own ran). */
+/** What a run was asked to do besides a HUP's deploy of the current release; the last one asked for wins. */
 type Ask =
   | { kind: 'deploy'; release: Release; canaryPercent: number | undefined }
   | { kind: 'rollback' }

@@ -60,14 +60,17 @@ export async function runReadiness({ quick, log = () => {} }) {
     } finally {
       const r = await load.stop();
       await hp.stop();
-      modes.push({ mode: mode.name, hups, swapP50Ms: percentile(swaps, 50), swapMaxMs: swaps.length ? Math.max(...swaps) : null,
-        appP50Ms: percentile(apps, 50),
-        spawnP50Ms: percentile(parts.map((p) => p.spawn), 50), routeP50Ms: percentile(parts.map((p) => p.route), 50), backP50Ms: percentile(parts.map((p) => p.back), 50), addsP50Ms: percentile(adds, 50), addsMaxMs: adds.length ? Math.max(...adds) : null, failed: r.failed });
+      const p50 = (xs) => percentile(xs, 50);
+      const max = (xs) => (xs.length ? Math.max(...xs) : null);
+      modes.push({
+        mode: mode.name, hups, swapP50Ms: p50(swaps), swapMaxMs: max(swaps), appP50Ms: p50(apps), addsP50Ms: p50(adds), addsMaxMs: max(adds),
+        spawnP50Ms: p50(parts.map((p) => p.spawn)), routeP50Ms: p50(parts.map((p) => p.route)), backP50Ms: p50(parts.map((p) => p.back)),
+        failed: r.failed,
+      });
     }
   }
   return { appStart, modes };
 }
-
 
 /** What the new instance said of its own times (APP_TIMES=1), once its lines are in the log. */
 async function appTimes(hp, pid) {

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import type { Logger } from '../log.js';
 import { ACCESS_LOG_REOPEN_FAILED, ACCESS_LOG_REOPENED, ACCESS_LOG_WRITE_FAILED } from '../messages.js';
 import { formatLine, type AccessEntry } from './access-line.js';
+import { waitUntil } from './wait-until.js';
 
 /** The --access-log value that means the worker's stdout (which it inherits from the master). */
 export const STDOUT = 'stdout';
@@ -104,10 +105,9 @@ export class AccessLog {
     this.closed = true;
     this.seal();
     this.schedule();
-    // Its own timer, held (ref'd): a worker that is exiting has little else keeping its loop
-    // alive, and an unref'd poll would let the process end before the last write is known done.
-    const end = Date.now() + timeoutMs;
-    while (!this.idle() && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 5));
+    // Held: a worker that is exiting has little else keeping its loop alive, and an unref'd
+    // poll would let the process end before the last write is known done.
+    await waitUntil(() => this.idle(), timeoutMs, { hold: true, everyMs: 5 });
     if (this.fd !== null && this.fd !== 1) fs.closeSync(this.fd);
   }
 

@@ -17,7 +17,8 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 // Commander only splits argv into texts per flag: no defaults, variables or choices of its own,
 // which would be a second description of the options. The table reads and checks the texts.
 function flagOption(d: FlagDoc, list = false): Option {
-  const o = new Option(`${d.short ? `-${d.short}, ` : ''}--${d.flag} ${d.arg}`, helpText(d));
+  // An empty placeholder is an on/off switch, given bare.
+  const o = new Option(`${d.short ? `-${d.short}, ` : ''}--${d.flag}${d.arg ? ` ${d.arg}` : ''}`, helpText(d));
   return list ? o.argParser((v: string, prev: string[] = []) => [...prev, v]) : o;
 }
 
@@ -57,8 +58,8 @@ function fromFlags(cmd: Command): Source {
   const given = cmd.opts();
   const source: Source = new Map();
   for (const d of OPTIONS) {
-    const v = given[camelName(d.flag)] as string | string[] | undefined;
-    if (v !== undefined) source.set(d, { texts: () => (Array.isArray(v) ? v : [v]) });
+    const v = given[camelName(d.flag)] as string | string[] | boolean | undefined;
+    if (v !== undefined) source.set(d, { texts: () => (Array.isArray(v) ? v : [String(v)]) });
   }
   return source;
 }

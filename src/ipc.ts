@@ -24,6 +24,10 @@ export interface WorkerConfig {
   engine: EngineKind;
   /** Inherited public listener fds, in --listen order. */
   fds: number[];
+  /** Inherited --listen-tls fds: TLS is terminated here (h2 and http/1.1 by ALPN). */
+  tlsFds: number[];
+  /** Plain-HTTP requests are answered with a redirect to https:// (ACME challenges excepted). */
+  redirectHttps: boolean;
   queueTimeoutMs: number;
   headerTimeoutMs: number;
   keepAliveTimeoutMs: number;
@@ -34,6 +38,15 @@ export interface WorkerConfig {
   accessLog?: string;
   log: LogOptions;
 }
+
+/** A certificate (PEM, the chain may follow) and its private key (PEM), checked by the master. */
+export interface CertPair {
+  cert: string;
+  key: string;
+}
+
+/** ACME HTTP-01: the key authorization to answer at /.well-known/acme-challenge/<token>. */
+export type AcmeTokens = Record<string, string>;
 
 export interface Route {
   seq: number;
@@ -52,7 +65,11 @@ export interface Canary {
 
 export type ToWorker =
   /** `paused`: a pause is on; hold new requests from the start. */
-  | { t: 'config'; config: WorkerConfig; route: Route; paused: boolean }
+  | { t: 'config'; config: WorkerConfig; route: Route; paused: boolean; certs: CertPair[]; tokens: AcmeTokens }
+  /** New certificates: new TLS handshakes use them; open sessions keep theirs. */
+  | { t: 'certs'; pairs: CertPair[] }
+  /** The ACME HTTP-01 challenges open now (all of them). */
+  | { t: 'acme'; tokens: AcmeTokens }
   | { t: 'route'; route: Route }
   /** Report `drained` once `gen` has nothing in flight on this worker. */
   | { t: 'drain'; gen: number }

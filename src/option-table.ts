@@ -5,8 +5,9 @@
 import type { Options } from './options.js';
 import { UsageError } from './errors.js';
 import {
-  adminAddress, checkSocketPath, choice, count, duration, list, listenAddress, showDuration, text, type OptionType,
+  adminAddress, checkSocketPath, choice, count, duration, hostname, list, listenAddress, showDuration, text, toggle, url, type OptionType,
 } from './option-types.js';
+import type { ListenSpec } from './address.js';
 
 export interface FlagDoc {
   /** The long flag without `--`; also the config-file key. */
@@ -40,6 +41,8 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 // on a Node without the internals it needs).
 const NODE_REQUEST_TIMEOUT_MS = 300_000;
 
+export const ACME_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory';
+
 // Beyond any machine's cores; a typo (-w 1000000) would otherwise fork until it fails.
 const MAX_PROCESSES = 1024;
 
@@ -47,6 +50,33 @@ export const OPTIONS = [
   {
     key: 'listen', flag: 'listen', short: 'l', arg: '<addr>', type: list(listenAddress),
     help: 'public address: PORT, HOST:PORT, [V6]:PORT, a socket path, or a socket from systemd: fd:N, fdname:NAME; none = every socket systemd passed',
+  },
+  {
+    key: 'listenTls', flag: 'listen-tls', arg: '<addr>', type: list(listenAddress), default: [] as ListenSpec[],
+    help: 'public address that speaks TLS (HTTP/1.1 and HTTP/2 by ALPN), as --listen; needs --tls-cert/--tls-key or --acme-domain',
+  },
+  {
+    key: 'tlsCert', flag: 'tls-cert', arg: '<file>', type: list(text()), default: [] as string[],
+    help: 'PEM certificate (the chain may follow) for --listen-tls; one per --tls-key, chosen by SNI from its names',
+  },
+  { key: 'tlsKey', flag: 'tls-key', arg: '<file>', type: list(text()), default: [] as string[], help: 'PEM private key of the --tls-cert in the same place' },
+  {
+    key: 'redirectHttps', flag: 'redirect-https', arg: '', type: toggle(), default: false,
+    help: 'answer plain-HTTP requests with a redirect to https:// (ACME challenges excepted)',
+  },
+  {
+    key: 'acmeDomain', flag: 'acme-domain', arg: '<name>', type: list(hostname()), default: [] as string[],
+    help: 'obtain and renew a certificate for this name by ACME (HTTP-01 on the plain --listen)',
+  },
+  { key: 'acmeEmail', flag: 'acme-email', arg: '<email>', type: text(), help: 'ACME account contact' },
+  {
+    key: 'acmeDirectory', flag: 'acme-directory', arg: '<url>', type: url(), default: ACME_DIRECTORY,
+    help: "ACME directory URL (default: Let's Encrypt production)",
+  },
+  { key: 'acmeCa', flag: 'acme-ca', arg: '<file>', type: text(), help: "PEM roots to trust for the ACME directory's own TLS (a private or test CA)" },
+  {
+    key: 'acmeCache', flag: 'acme-cache', arg: '<dir>', type: text(), defaultText: '$XDG_STATE_HOME/hotproxy/acme or ~/.local/state/hotproxy/acme',
+    help: 'ACME account key and certificates (mode 0700), reused across restarts',
   },
   { key: 'mode', flag: 'mode', arg: '<mode>', type: choice(['http', 'tcp']), default: 'http', help: 'proxy mode' },
   {

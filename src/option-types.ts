@@ -79,6 +79,44 @@ export function text(extra?: (flag: string, v: string) => void): OptionType<stri
   };
 }
 
+/** An on/off flag: given bare on the command line; `true`/`false` (or 1/0, yes/no) elsewhere. */
+export function toggle(): OptionType<boolean> {
+  return {
+    parse(flag, t) {
+      const v = t.trim().toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(v)) return true;
+      if (['false', '0', 'no', 'off'].includes(v)) return false;
+      throw new UsageError(`${flag} must be true or false (got "${t}")`);
+    },
+    check(flag, v) {
+      if (typeof v !== 'boolean') throw new UsageError(`${flag} must be true or false`);
+    },
+    show: (v) => (v ? 'on' : 'off'),
+  };
+}
+
+/** An http(s) URL. */
+export function url(): OptionType<string> {
+  return text((flag, v) => {
+    let u: URL;
+    try {
+      u = new URL(v);
+    } catch {
+      throw new UsageError(`${flag} must be a URL (got "${v}")`);
+    }
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new UsageError(`${flag} must be an https:// URL (got "${v}")`);
+  });
+}
+
+/** A DNS name a certificate may be issued for (a `*.` wildcard label allowed first). */
+export function hostname(): OptionType<string> {
+  return text((flag, v) => {
+    if (!/^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(v) || v.length > 253) {
+      throw new UsageError(`${flag}: "${v}" is not a DNS name`);
+    }
+  });
+}
+
 export function choice<T extends string>(values: readonly T[]): OptionType<T> {
   return {
     parse: (_flag, t) => t as T,

@@ -17,8 +17,23 @@ export type BackendKind = 'unix' | 'tcp' | 'port-env';
 
 /** Everything the library needs; the CLI only fills this in. Durations are milliseconds. */
 export interface Options {
-  /** Empty: every socket systemd passed in (LISTEN_FDS). */
+  /** Empty (and no listenTls): every socket systemd passed in (LISTEN_FDS). */
   listen: ListenSpec[];
+  /** Public addresses that speak TLS (h2 and http/1.1 by ALPN). */
+  listenTls: ListenSpec[];
+  /** PEM files, pairwise: tlsCert[i] goes with tlsKey[i]. */
+  tlsCert: string[];
+  tlsKey: string[];
+  /** Plain-HTTP requests get a redirect to https:// (ACME challenges excepted). */
+  redirectHttps: boolean;
+  /** Names to obtain certificates for by ACME (HTTP-01 on a plain listener). */
+  acmeDomain: string[];
+  acmeEmail?: string;
+  acmeDirectory: string;
+  /** PEM roots trusted for the ACME directory's own TLS. */
+  acmeCa?: string;
+  /** Account key and certificates; default under $XDG_STATE_HOME. */
+  acmeCache?: string;
   command: string[];
   mode: Mode;
   /** http mode's data path. */
@@ -87,19 +102,21 @@ export function resolveOptions(input: OptionsInput): Options {
     const v = o[d.key];
     if (v !== undefined) d.type.check(`--${d.flag}`, v);
   }
-  if (o.listen.length === 0 && !activationPresent()) throw new UsageError('at least one --listen address is required (or sockets from systemd: LISTEN_FDS)');
+  if (o.listen.length === 0 && o.listenTls.length === 0 && !activationPresent()) throw new UsageError('at least one --listen address is required (or sockets from systemd: LISTEN_FDS)');
   if (!Array.isArray(o.command) || o.command.length === 0 || !o.command[0]) throw new UsageError('missing backend command: hotproxy [options] -- <command> [args...]');
   if (o.mode === 'tcp' && o.healthCmd === undefined && o.readyDelayMs === undefined && o.health !== 'notify') o.readyDelayMs = TCP_READY_DELAY_MS;
   if (o.health === 'notify' && !notifySupported()) throw new UsageError('--health notify needs unix datagram sockets (node-unix-socket), which have no build for this platform');
   for (const cidr of o.trustProxy) parseCidr(cidr);
   if (o.accessLog !== undefined && o.mode === 'tcp') throw new UsageError('--access-log is for http mode: tcp mode has no requests to log');
-  if (o.metrics) checkAdmin(o.metrics, o.listen);
+  if (o.metrics) checkAdmin(o.metrics, [...o.listen, ...o.listenTls]);
+  checkTls(o);
   return o;
 }
 
 /** What every proxy worker is told of the options; the rest of its config is its own. */
-export function workerConfig(o: Options): Omit<WorkerConfig, 'index' | 'fds'> {
+export function workerConfig(o: Options): Omit<WorkerConfig, 'index' | 'fds' | 'tlsFds'> {
   return {
+    redirectHttps: o.redirectHttps,
     mode: o.mode, engine: o.engine, queueTimeoutMs: o.queueTimeoutMs, headerTimeoutMs: o.headerTimeoutMs,
     keepAliveTimeoutMs: o.keepAliveTimeoutMs, backendTimeoutMs: o.backendTimeoutMs, trustProxy: o.trustProxy,
     // A worker started later (a restart, an upgrade) opens the same file whatever its cwd.
@@ -152,6 +169,17 @@ function checkAdmin(admin: Address, listen: ListenSpec[]): void {
     ? isPath(l) && isPath(admin) && l.path === admin.path
     : l.port !== 0 && l.port === admin.port && (l.host === admin.host || l.host === '0.0.0.0' || admin.host === '0.0.0.0')));
   if (clash) throw new UsageError('--metrics must be an address of its own, not one of the public --listen addresses');
+}
+
+function checkTls(o: Options): void {
+  if (o.tlsCert.length !== o.tlsKey.length) throw new UsageError(`--tls-cert and --tls-key come in pairs (got ${o.tlsCert.length} certificates and ${o.tlsKey.length} keys)`);
+  const certs = o.tlsCert.length > 0 || o.acmeDomain.length > 0;
+  if (o.listenTls.length > 0 && !certs) throw new UsageError('--listen-tls needs a certificate: --tls-cert with --tls-key, or --acme-domain');
+  if (certs && o.listenTls.length === 0) throw new UsageError(`${o.tlsCert.length ? '--tls-cert' : '--acme-domain'} needs a --listen-tls address to serve it on`);
+  if (o.listenTls.length > 0 && o.mode === 'tcp') throw new UsageError('--listen-tls is for http mode: tcp mode passes TLS through to the backend untouched');
+  if (o.redirectHttps && o.listenTls.length === 0) throw new UsageError('--redirect-https needs a --listen-tls address to redirect to');
+  // HTTP-01: the CA fetches the challenge over plain HTTP on port 80 of the name.
+  if (o.acmeDomain.length > 0 && o.listen.length === 0) throw new UsageError('--acme-domain needs a plain --listen address for the HTTP-01 challenge (port 80 as the CA sees it)');
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -18,6 +18,8 @@ export interface Listener {
   fd: number;
   /** Set when systemd passed the socket in: its FileDescriptorName. */
   fdName?: string;
+  /** A --listen-tls address: the workers terminate TLS on it. */
+  tls?: boolean;
   close(): void;
 }
 
@@ -32,23 +34,25 @@ export interface Bound {
  * `fdname:NAME` (every socket of that name), or by an address equal to the socket's own.
  * No --listen at all means every passed socket.
  */
-export async function bindListeners(specs: ListenSpec[], inherited: InheritedSocket[] = []): Promise<Bound> {
+export async function bindListeners(specs: ListenSpec[], inherited: InheritedSocket[] = [], tlsSpecs: ListenSpec[] = []): Promise<Bound> {
   const out: Listener[] = [];
   const adopted = inherited.map(adopt);
   const taken = new Set<number>();
-  const take = (l: Listener): void => { taken.add(l.fd); out.push(l); };
+  let tls = false;
+  const take = (l: Listener): void => { taken.add(l.fd); if (tls) l.tls = true; out.push(l); };
   try {
-    if (specs.length === 0) adopted.forEach(take);
-    for (const s of specs) {
+    if (specs.length === 0 && tlsSpecs.length === 0) adopted.forEach(take);
+    for (const [k, s] of [...specs, ...tlsSpecs].entries()) {
+      tls = k >= specs.length;
       if (isInherited(s)) {
         const found = adopted.filter((l) => ('fd' in s ? l.fd === s.fd : l.fdName === s.fdName));
-        if (found.length === 0) throw new ListenError(`--listen ${formatListen(s)}: no such socket was passed in (LISTEN_FDS names ${describeInherited(inherited)})`);
+        if (found.length === 0) throw new ListenError(`--listen${tls ? '-tls' : ''} ${formatListen(s)}: no such socket was passed in (LISTEN_FDS names ${describeInherited(inherited)})`);
         found.forEach(take);
         continue;
       }
       const same = adopted.find((l) => !taken.has(l.fd) && sameAddress(l.address, s));
       if (same) take(same);
-      else out.push(await bind(s));
+      else { const l = await bind(s); if (tls) l.tls = true; out.push(l); }
     }
   } catch (err) {
     for (const l of out) if (!adopted.includes(l)) l.close();

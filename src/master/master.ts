@@ -82,14 +82,15 @@ export class Master {
       if (o.accessLog !== undefined && o.accessLog !== STDOUT) checkAccessLog(o.accessLog);
       if (o.pidFile) claimPidFile(o.pidFile);
       this.runtimeDir = createRuntimeDir(o.runtimeDir);
-      const bound = await bindListeners(o.listen, inherited);
+      const bound = await bindListeners(o.listen, inherited, o.listenTls);
       this.listeners = bound.listeners;
       if (bound.unused.length) this.log.warn({ sockets: bound.unused }, SYSTEMD_SOCKETS_UNUSED);
       await this.openControl(this.runtimeDir);
       if (o.metrics) await this.openAdmin(o.metrics);
       this.workers = new ProxyWorkers({
         count: o.proxyWorkers,
-        fds: this.listeners.map((l) => l.fd),
+        fds: this.listeners.filter((l) => !l.tls).map((l) => l.fd),
+        tlsFds: this.listeners.filter((l) => l.tls).map((l) => l.fd),
         config: workerConfig(o),
         log: this.rootLog,
         onFinalTraffic: (t) => this.metrics?.retire(t),

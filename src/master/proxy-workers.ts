@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Backoff } from '../backoff.js';
 import { WorkerError } from '../errors.js';
 import type { Metrics } from '../metrics/traffic.js';
-import type { Canary, FromWorker, Route, Target, ToWorker, WorkerConfig, WorkerStats } from '../ipc.js';
+import type { AcmeTokens, Canary, CertPair, FromWorker, Route, Target, ToWorker, WorkerConfig, WorkerStats } from '../ipc.js';
 import type { Logger } from '../log.js';
 import { closeHandle, sendHandle } from '../internals/index.js';
 import { PROXY_WORKER_EXITED, PROXY_WORKER_READY, PROXY_WORKER_RETIRED } from '../messages.js';
@@ -57,7 +57,9 @@ export type UpgradeResult = { ok: true; pids: number[]; ms: number } | { ok: fal
 export interface ProxyWorkersOptions {
   count: number;
   fds: number[];
-  config: Omit<WorkerConfig, 'index' | 'fds'>;
+  /** --listen-tls fds, passed after the plain ones. */
+  tlsFds: number[];
+  config: Omit<WorkerConfig, 'index' | 'fds' | 'tlsFds'>;
   log: Logger;
   /** A retiring worker's last totals (for /metrics). */
   onFinalTraffic?: (traffic: Metrics) => void;
@@ -74,6 +76,9 @@ export class ProxyWorkers {
   private relayNext = 0;
   private backoffs: Backoff[];
   private route: Route = { seq: 0, gen: null, targets: [] };
+  /** The latest of each, for workers started later (crash, upgrade). */
+  private certs: CertPair[] = [];
+  private tokens: AcmeTokens = {};
   /** A pause is on: workers started meanwhile (crash, upgrade) hold requests from the start. */
   private paused = false;
   private pauseSeq = 0;
@@ -99,9 +104,9 @@ export class ProxyWorkers {
 
   /** Starts a worker and resolves once it is ready (or with why it is not). */
   private launch(index: number, timeoutMs: number): { w: ProxyWorker; ready: Promise<string | undefined> } {
-    const { fds, config } = this.opts;
+    const { fds, tlsFds, config } = this.opts;
     const child = spawn(process.execPath, [WORKER_PATH], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds, ...tlsFds],
     });
     const w = new ProxyWorker(index, child);
     child.on('error', () => {});
@@ -119,9 +124,15 @@ export class ProxyWorkers {
     });
     w.send({
       t: 'config',
-      config: { ...config, index, fds: fds.map((_, k) => FIRST_LISTENER_FD + k) },
+      config: {
+        ...config, index,
+        fds: fds.map((_, k) => FIRST_LISTENER_FD + k),
+        tlsFds: tlsFds.map((_, k) => FIRST_LISTENER_FD + fds.length + k),
+      },
       route: this.route,
       paused: this.paused,
+      certs: this.certs,
+      tokens: this.tokens,
     });
     return { w, ready };
   }
@@ -247,6 +258,18 @@ export class ProxyWorkers {
   }
 
   /** Every worker that may write the access log opens its file again. */
+  /** New handshakes use these certificates, on every worker and on any started later. */
+  setCerts(pairs: CertPair[]): void {
+    this.certs = pairs;
+    for (const w of this.live()) w.send({ t: 'certs', pairs });
+  }
+
+  /** The ACME HTTP-01 challenges to answer on the plain listeners. */
+  setTokens(tokens: AcmeTokens): void {
+    this.tokens = tokens;
+    for (const w of this.live()) w.send({ t: 'acme', tokens });
+  }
+
   reopenAccessLog(): void {
     for (const w of this.live()) w.send({ t: 'reopen' });
   }

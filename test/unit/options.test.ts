@@ -27,7 +27,7 @@ describe("README.md's Usage table", () => {
       const r = row(d.flag);
       expect(r, `--${d.flag}`).toBeDefined();
       const [cell, dflt] = r!;
-      expect(cell, `--${d.flag}`).toMatch(new RegExp(`^\`${d.short ? `-${d.short}, ` : ''}--${d.flag} `));
+      expect(cell, `--${d.flag}`).toMatch(new RegExp(`^\`${d.short ? `-${d.short}, ` : ''}--${d.flag}${d.arg ? ' ' : '`'}`));
       const shown = shownDefault(d);
       if (shown !== undefined) expect(dflt!.replaceAll('`', ''), `default of --${d.flag}`).toBe(shown);
       else expect(dflt, `--${d.flag} has no default to show`).toMatch(/^(\(.*\))?$/);

@@ -21,7 +21,11 @@ export declare class Hotproxy {
   constructor(proc: Proc);
   readonly proc: Proc;
   readonly logs: LogLine[];
+  /** The first plain --listen port (0: none). */
   port: number;
+  /** The first --listen-tls port (0: none). */
+  tlsPort: number;
+  readonly tlsUrl: string;
   /** Descendants that outlived stop() and had to be killed: leaks. */
   readonly leaked: number[];
   readonly exited: Promise<number | null>;

@@ -26,6 +26,7 @@ export class Hotproxy {
     this.proc = proc;
     this.logs = [];
     this.port = 0;
+    this.tlsPort = 0;
     /** Descendants that outlived stop() and had to be killed: leaks. */
     this.leaked = [];
     this.exited = proc.exited.then(() => this.exitCode);
@@ -36,6 +37,7 @@ export class Hotproxy {
 
   get pid() { return this.proc.pid; }
   get url() { return `http://127.0.0.1:${this.port}`; }
+  get tlsUrl() { return `https://127.0.0.1:${this.tlsPort}`; }
   get stderr() { return this.proc.stderr; }
   get alive() { return this.proc.alive; }
   /** As ChildProcess has it: null while running and after a signal. */
@@ -162,8 +164,9 @@ export async function startHotproxy(args, command = NODE_APP, opts = {}) {
   started.add(hp);
   if (opts.noWait) return hp;
   const ready = await hp.waitForLog(M.READY);
-  const listen = ready.listen[0];
-  hp.port = Number(listen.slice(listen.lastIndexOf(':') + 1));
+  const portOf = (a) => (a === undefined ? 0 : Number(a.slice(a.lastIndexOf(':') + 1)));
+  hp.port = portOf(ready.listen[0]);
+  hp.tlsPort = portOf(ready.listenTls?.[0]);
   if (opts.proxyWorkers !== undefined) {
     // Workers normally report before Ready; wait anyway so CPU sampling never misses one.
     await waitFor(() => hp.workerPids().length >= opts.proxyWorkers, 'proxy workers to report ready', 10_000);

@@ -20,6 +20,7 @@ import { STDOUT } from '../proxy/access-log.js';
 import { collectStatus, type Status } from './status.js';
 import { bindListeners, type Listener } from './listeners.js';
 import { masterUnsupported } from '../internals/index.js';
+import { openEdge, type Edge } from '../tls/edge.js';
 import { takeInheritedSockets } from './activation.js';
 import { Notifier } from './notify.js';
 import { AdminServer } from '../metrics/admin.js';
@@ -50,6 +51,7 @@ export class Master {
   private reaper: Reaper | undefined;
   private control: ControlServer | undefined;
   private notifier: Notifier | undefined;
+  private edge: Edge | undefined;
   private admin: AdminServer | undefined;
   private metrics: MasterMetrics | undefined;
   private upgrades = new Coalescer(() => this.runUpgrade());
@@ -96,10 +98,11 @@ export class Master {
         onFinalTraffic: (t) => this.metrics?.retire(t),
         onSuspect: (id, gen, reason) => { if (this.deployer?.active?.id === gen) this.deployer.active.suspect(id, reason); },
       });
+      this.edge = await openEdge(o, this.rootLog, this.workers);
       await this.workers.start();
       this.pauser = new Pauser(this.workers, this.rootLog);
       const fromSystemd = this.listeners.filter((l) => l.fdName !== undefined).map((l) => `${formatAddress(l.address)} (fd ${l.fd}, ${l.fdName})`);
-      this.log.info({ listen: this.addresses.map(formatAddress), mode: o.mode, workers: this.workers.pids, ...(fromSystemd.length ? { fromSystemd } : {}) }, LISTENING);
+      this.log.info({ ...this.listenFields(), mode: o.mode, workers: this.workers.pids, ...(fromSystemd.length ? { fromSystemd } : {}) }, LISTENING);
       this.reaper = new Reaper();
       this.deployer = new Deployer({
         options: o, runtimeDir: this.runtimeDir, log: this.rootLog, reaper: this.reaper,
@@ -113,13 +116,20 @@ export class Master {
       this.writeStatusFile();
       if (o.pidFile) writeAtomic(o.pidFile, `${process.pid}\n`);
       this.machine.to('running');
+      this.edge?.serve();
       const metrics = this.admin ? formatAddress(this.admin.address) : undefined;
-      this.log.info({ gen: first.gen, pids: first.pids, listen: this.addresses.map(formatAddress), control: this.control?.path, metrics }, READY);
+      this.log.info({ gen: first.gen, pids: first.pids, ...this.listenFields(), control: this.control?.path, metrics }, READY);
       void this.notifier?.ready(`serving generation ${first.gen}`);
     } catch (err) {
       await this.stop();
       throw err;
     }
+  }
+
+  /** For the log: the plain addresses and the TLS ones. */
+  private listenFields(): { listen: string[]; listenTls?: string[] } {
+    const tls = this.listeners.filter((l) => l.tls).map((l) => formatAddress(l.address));
+    return { listen: this.listeners.filter((l) => !l.tls).map((l) => formatAddress(l.address)), ...(tls.length ? { listenTls: tls } : {}) };
   }
 
   /** The public addresses actually bound (a port of 0 resolved). */
@@ -298,6 +308,7 @@ export class Master {
     } catch (err) {
       this.log.error({ err: describe(err) }, 'Error while stopping');
     }
+    await this.edge?.close();
     this.reaper?.close();
     this.control?.close();
     this.admin?.close();

@@ -158,7 +158,7 @@ describe('workerConfig', () => {
   it('is the options a proxy worker needs', () => {
     const o = resolve({ mode: 'tcp', engine: 'node', queueTimeoutMs: 1, headerTimeoutMs: 2, keepAliveTimeoutMs: 3, backendTimeoutMs: 4, trustProxy: ['::1'], logLevel: 'warn', logFormat: 'json' });
     expect(workerConfig(o)).toEqual({
-      mode: 'tcp', engine: 'node', queueTimeoutMs: 1, headerTimeoutMs: 2, keepAliveTimeoutMs: 3, backendTimeoutMs: 4, trustProxy: ['::1'], log: { level: 'warn', format: 'json' },
+      mode: 'tcp', engine: 'node', queueTimeoutMs: 1, headerTimeoutMs: 2, keepAliveTimeoutMs: 3, backendTimeoutMs: 4, trustProxy: ['::1'], redirectHttps: false, log: { level: 'warn', format: 'json' },
     });
   });
 

@@ -8,6 +8,8 @@ export type ErrorCode =
   | 'E_COMMAND_NOT_FOUND'
   | 'E_ACCESS_LOG'
   | 'E_LISTEN'
+  | 'E_TLS'
+  | 'E_ACME'
   | 'E_PID_FILE'
   | 'E_RUNTIME_DIR'
   | 'E_DEPLOY_FAILED'
@@ -47,6 +49,20 @@ export class AccessLogError extends UsageError {
 export class ListenError extends HotproxyError {
   constructor(message: string) {
     super('E_LISTEN', message);
+  }
+}
+
+/** A --tls-cert/--tls-key pair that cannot serve: unreadable, not PEM, or a key of another certificate. */
+export class TlsError extends HotproxyError {
+  constructor(message: string) {
+    super('E_TLS', message);
+  }
+}
+
+/** An ACME step failed (account, order, challenge, download); the order is retried with backoff. */
+export class AcmeError extends HotproxyError {
+  constructor(message: string) {
+    super('E_ACME', message);
   }
 }
 

@@ -80,3 +80,18 @@ export const NODE_INTERNAL_MISSING = 'Node internal missing; using a fallback';
 export const ACCESS_LOG_REOPENED = 'Access log reopened';
 export const ACCESS_LOG_REOPEN_FAILED = 'Access log could not be reopened; writing on to the old file';
 export const ACCESS_LOG_WRITE_FAILED = 'Access log write failed; its lines are dropped until writing works again';
+
+// tls/store.ts: the --tls-cert/--tls-key files, watched; a changed pair is checked before it serves.
+export const CERT_LOADED = 'Certificates loaded';
+export const CERT_RELOADED = 'Certificate reloaded';
+export const CERT_RELOAD_REFUSED = 'Certificate reload refused; the previous one serves on';
+
+// acme/: certificates by ACME, obtained at start and renewed at two thirds of their lifetime.
+export const ACME_ORDERING = 'Ordering certificate';
+export const ACME_OBTAINED = 'Certificate obtained';
+export const ACME_CACHED = 'Certificate from the ACME cache';
+export const ACME_FAILED = 'Certificate order failed; retrying';
+
+// proxy/tls/: TLS termination in a proxy worker.
+export const H2_FLOOD = 'HTTP/2 session closed: too many streams reset by the client';
+export const TLS_FINISHED = 'TLS connections finished';

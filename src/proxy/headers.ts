@@ -36,12 +36,14 @@ export interface Peer {
   ip: string;
   /** Whether client-sent X-Forwarded-* are kept (--trust-proxy). */
   trusted: boolean;
+  /** What the client spoke to the proxy, for X-Forwarded-Proto: http unless said. */
+  proto?: 'http' | 'https';
 }
 
-export function peerOf(remoteAddress: string | undefined, trusted: BlockList | undefined): Peer {
+export function peerOf(remoteAddress: string | undefined, trusted: BlockList | undefined, proto: 'http' | 'https' = 'http'): Peer {
   const ip = stripV4Mapped(remoteAddress ?? '');
   const v6 = ip.includes(':');
-  return { ip, trusted: trusted !== undefined && ip !== '' && trusted.check(ip, v6 ? 'ipv6' : 'ipv4') };
+  return { ip, trusted: trusted !== undefined && ip !== '' && trusted.check(ip, v6 ? 'ipv6' : 'ipv4'), proto };
 }
 
 // What a field is to a proxy.
@@ -158,7 +160,7 @@ export function requestFields(raw: string[], peer: Peer, keepUpgrade: boolean, o
     if (extra !== undefined && extra.has(name.toLowerCase())) continue;
     fields.push(name, value);
   }
-  fields.push('x-forwarded-for', xff ? `${xff}, ${peer.ip}` : peer.ip, 'x-forwarded-proto', proto ?? 'http');
+  fields.push('x-forwarded-for', xff ? `${xff}, ${peer.ip}` : peer.ip, 'x-forwarded-proto', proto ?? peer.proto ?? 'http');
   const fwdHost = xfHost ?? host;
   if (fwdHost !== undefined) fields.push('x-forwarded-host', fwdHost);
   id ??= newRequestId();

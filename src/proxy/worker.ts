@@ -1,6 +1,9 @@
 // A proxy worker: the replaceable data plane. It serves on the master's listener fds and
 // routes as the master says. It never decides routes and never signals backends.
-import type { FromWorker, ToWorker, WorkerConfig } from '../ipc.js';
+import type { AcmeTokens, CertPair, FromWorker, ToWorker, WorkerConfig } from '../ipc.js';
+import { EdgeAnswers } from './edge.js';
+import { Engines } from './engines.js';
+import { TlsEngine } from './tls/engine.js';
 import { createLogger, type Logger } from '../log.js';
 import { traffic } from '../metrics/traffic.js';
 import type { Engine } from './engine.js';
@@ -24,7 +27,10 @@ function send(msg: FromWorker): void {
   if (process.connected) process.send!(msg);
 }
 
-let engine: Engine | undefined;
+let engine: Engines | undefined;
+let edge: EdgeAnswers | undefined;
+let certs: CertPair[] = [];
+let tokens: AcmeTokens = {};
 let log: Logger | undefined;
 let mode: WorkerConfig['mode'] | undefined;
 let accessLog: AccessLog | null = null;
@@ -38,15 +44,26 @@ async function start(config: WorkerConfig): Promise<void> {
   log.info({ internals: internals() }, INTERNALS_PROBED);
   for (const f of fallbacks()) log.warn(f, NODE_INTERNAL_MISSING);
   // The raw engine parses with Node's own llhttp binding; without it, the node engine serves.
-  const raw = config.engine === 'raw' && has('http-parser');
+  // Redirecting everything to https is no job for the fast path: the node engine does it.
+  const raw = config.engine === 'raw' && has('http-parser') && !config.redirectHttps;
   // tcp mode has no requests to log.
   if (config.accessLog !== undefined && config.mode === 'http') accessLog = AccessLog.open(config.accessLog, log);
-  engine = config.mode === 'tcp'
+  const plain: Engine = config.mode === 'tcp'
     ? new TcpEngine(router, inflight, config, log)
     : raw
       ? new RawEngine(router, inflight, config, log, accessLog)
       : new HttpEngine(router, inflight, config, log, accessLog);
+  const tls = config.tlsFds.length > 0 ? new TlsEngine(router, inflight, config, log, accessLog) : undefined;
+  if (tls !== undefined) {
+    edge = new EdgeAnswers(config.redirectHttps);
+    edge.setTokens(tokens);
+    if (plain instanceof HttpEngine || plain instanceof RawEngine) plain.edge = edge;
+    tls.setCerts(certs);
+  }
+  engine = new Engines(plain, tls);
   for (const fd of config.fds) await engine.listen(fd);
+  for (const fd of config.tlsFds) await engine.listenTls(fd);
+  if (tls !== undefined && edge !== undefined) edge.httpsPort = tls.port() ?? 443;
   send({ t: 'ready' });
 }
 
@@ -79,6 +96,8 @@ async function retire(timeoutMs: number): Promise<void> {
 process.on('message', (msg: ToWorker, handle?: unknown) => {
   switch (msg.t) {
     case 'config':
+      certs = msg.certs;
+      tokens = msg.tokens;
       router.set(msg.route);
       if (msg.paused) router.pause();
       start(msg.config).catch((err) => {
@@ -116,6 +135,14 @@ process.on('message', (msg: ToWorker, handle?: unknown) => {
     case 'conn':
       if (engine) engine.adopt(handle);
       else closeHandle(handle);
+      return;
+    case 'certs':
+      certs = msg.pairs;
+      engine?.setCerts(msg.pairs);
+      return;
+    case 'acme':
+      tokens = msg.tokens;
+      edge?.setTokens(msg.tokens);
       return;
     case 'reopen':
       accessLog?.reopen();

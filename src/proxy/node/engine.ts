@@ -22,6 +22,8 @@ import { place } from '../canary.js';
 import { waitUntil } from '../wait-until.js';
 import { openUpgradeTunnel } from '../upgrade-tunnel.js';
 import { CONNECTIONS_HANDED_OVER } from '../../messages.js';
+import { h1Fields } from '../tls/h2-request.js';
+import type { EdgeAnswers } from '../edge.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** On stop, how long keep-alive clients get to see a `Connection: close` before idle ones are closed. */
@@ -49,9 +51,13 @@ interface Job extends RequestOut {
 }
 
 export class HttpEngine implements Engine {
-  private servers: http.Server[] = [];
+  protected servers: http.Server[] = [];
+  /** What the clients of this engine speak, for X-Forwarded-Proto. */
+  protected proto: 'http' | 'https' = 'http';
+  /** Answers the proxy gives itself on plain listeners: ACME challenges, redirects to https. */
+  edge: EdgeAnswers | undefined;
   private upstreams = new Map<string, Upstream>();
-  private tunnels: Tunnels;
+  protected tunnels: Tunnels;
   private handover: Handover;
   private trusted: BlockList | undefined;
   stopping = false;
@@ -64,12 +70,24 @@ export class HttpEngine implements Engine {
   }
 
   listen(fd: number): Promise<void> {
+    // No Host required and no Date added: the backend decides both, as with the raw engine.
+    const server = http.createServer(this.serverOptions());
+    this.attach(server);
+    this.handover.track(server);
+    return listenOn(server, fd);
+  }
+
+  /** What Node's http server is told, over TLS too. */
+  protected serverOptions(): http.ServerOptions {
     const { headerTimeoutMs, keepAliveTimeoutMs } = this.cfg;
     // Node checks header timeouts every 30 s by default: far too coarse for a short one.
     const connectionsCheckingInterval = Math.max(50, Math.min(1_000, Math.floor(headerTimeoutMs / 4)));
-    // No Host required and no Date added: the backend decides both, as with the raw engine.
-    const server = http.createServer({ connectionsCheckingInterval, headersTimeout: headerTimeoutMs, keepAliveTimeout: keepAliveTimeoutMs, requireHostHeader: false },
-      (req, res) => this.request(req, res));
+    return { connectionsCheckingInterval, headersTimeout: headerTimeoutMs, keepAliveTimeout: keepAliveTimeoutMs, requireHostHeader: false };
+  }
+
+  /** This engine serves `server`'s requests (it listens elsewhere). */
+  protected attach(server: http.Server): void {
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.request(req, res));
     // An Expect: 100-continue goes to the backend, whose 100 (or refusal) is relayed.
     server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => this.request(req, res));
     // What Node answers itself to any other expectation, here so that the access log sees it.
@@ -82,16 +100,20 @@ export class HttpEngine implements Engine {
       this.handover.forget(socket);
       this.upgrade(req, socket, head);
     });
-    this.handover.track(server);
     this.servers.push(server);
-    return new Promise((resolve, reject) => server.once('error', reject).listen({ fd }, resolve));
+  }
+
+  /** Whether the client connection closes after this answer: HTTP/2 streams never say so (GOAWAY does). */
+  protected closes(req: http.IncomingMessage): boolean {
+    return this.stopping && req.httpVersionMajor !== 2;
   }
 
   request(req: http.IncomingMessage, res: http.ServerResponse): void {
     if (req.rawHeaders.length > MAX_HEADER_FIELDS * 2) {
-      res.writeHead(431, { connection: 'close', 'content-length': 0 }).end();
+      res.writeHead(431, { ...(req.httpVersionMajor === 2 ? {} : { connection: 'close' }), 'content-length': 0 }).end();
       return;
     }
+    if (this.edge !== undefined && this.edge.answer(req, res)) return;
     res.sendDate = false;
     const t0 = process.hrtime.bigint();
     const r = res as Tracked;
@@ -104,7 +126,8 @@ export class HttpEngine implements Engine {
   /** The request's fields for the backend, its ID among them, made once for all its attempts. */
   private job(req: http.IncomingMessage): Job {
     const job: Job = { flags: 0, keepAliveHeader: undefined, requestId: '', userAgent: undefined, fields: [], retryable: false, entry: null };
-    job.fields = upstreamFields(req, peerOf(req.socket.remoteAddress, this.trusted), job);
+    const raw = req.httpVersionMajor === 2 ? h1Fields(req) : req.rawHeaders;
+    job.fields = upstreamFields(req, peerOf(req.socket.remoteAddress, this.trusted, this.proto), job, raw);
     job.retryable = (job.flags & REQ_BODY) === 0 && IDEMPOTENT.has(req.method!);
     return job;
   }
@@ -150,7 +173,7 @@ export class HttpEngine implements Engine {
     if (entry !== null) { entry.gen = target.gen; entry.pid = target.pid; entry.tries++; entry.ttfb = 0n; }
     forward({
       agent: (t) => this.upstream(t).agent,
-      closing: () => this.stopping,
+      closing: () => this.closes(req),
       setCookie: job.setCookie,
       done: (t) => this.inflight.dec(t.gen),
       timeoutMs: this.cfg.backendTimeoutMs,
@@ -191,7 +214,7 @@ export class HttpEngine implements Engine {
     (res as Tracked).proxyMade = true;
     const body = bodyFor(status);
     if (entry !== null) entry.bytes = res.req.method === 'HEAD' ? 0 : Buffer.byteLength(body);
-    res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), ...(this.stopping ? { connection: 'close' } : {}) });
+    res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), ...(this.closes(res.req) ? { connection: 'close' } : {}) });
     res.end(body);
   }
 
@@ -211,7 +234,7 @@ export class HttpEngine implements Engine {
     const t0 = process.hrtime.bigint();
     // The handshake's fields for the backend, Connection/Upgrade kept; the same for each try.
     const out: RequestOut = { flags: 0, keepAliveHeader: undefined, requestId: '', userAgent: undefined };
-    const h = requestFields(req.rawHeaders, peerOf(req.socket.remoteAddress, this.trusted), true, out, []);
+    const h = requestFields(req.rawHeaders, peerOf(req.socket.remoteAddress, this.trusted, this.proto), true, out, []);
     let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
     for (let i = 0; i < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
     text += '\r\n';
@@ -293,6 +316,10 @@ export class HttpEngine implements Engine {
     for (const u of this.upstreams.values()) u.agent.destroy();
     this.upstreams.clear();
   }
+}
+
+export function listenOn(server: net.Server, fd: number): Promise<void> {
+  return new Promise((resolve, reject) => server.once('error', reject).listen({ fd }, resolve));
 }
 
 function hasBody(req: http.IncomingMessage): boolean {

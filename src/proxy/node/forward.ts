@@ -28,8 +28,8 @@ export interface ForwardContext {
 }
 
 /** The request's fields for the backend, hop-by-hop ones left out; `out` tells about its body and ID. */
-export function upstreamFields(req: http.IncomingMessage, peer: Peer, out: RequestOut): string[] {
-  const fields = requestFields(req.rawHeaders, peer, false, out, []);
+export function upstreamFields(req: http.IncomingMessage, peer: Peer, out: RequestOut, raw = req.rawHeaders): string[] {
+  const fields = requestFields(raw, peer, false, out, []);
   // The backend decides whether it wants the body (the engine relays its 100).
   if (expectsContinue(req)) fields.push('expect', '100-continue');
   if (out.flags & REQ_CHUNKED) fields.push('transfer-encoding', 'chunked');
@@ -101,8 +101,9 @@ export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: htt
     if (ctx.closing()) out.push('connection', 'close');
     if (ctx.setCookie !== undefined) out.push('set-cookie', ctx.setCookie);
     try {
-      // The backend's reason phrase, even an empty one.
-      res.writeHead(ures.statusCode!, ures.statusMessage ?? '', out);
+      // The backend's reason phrase, even an empty one; HTTP/2 has none (Node warns of one).
+      if (req.httpVersionMajor === 2) res.writeHead(ures.statusCode!, out);
+      else res.writeHead(ures.statusCode!, ures.statusMessage ?? '', out);
     } catch (err) {
       // A head Node's server will not send (it validates what llhttp let through).
       up.destroy();
@@ -160,7 +161,8 @@ function request(ctx: ForwardContext, req: http.IncomingMessage, target: Target,
 function relayInformational(req: http.IncomingMessage, res: http.ServerResponse, status: number, raw: string[]): void {
   if (req.httpVersion === '1.0' || res.headersSent) return;
   if (status === 100) { res.writeContinue(); return; }
-  if (status === 102) { res.writeProcessing(); return; }
+  // HTTP/2's compatibility response has no writeProcessing.
+  if (status === 102) { if (typeof res.writeProcessing === 'function') res.writeProcessing(); return; }
   if (status !== 103) return;
   const hints: Record<string, string[]> = {};
   const fields = plainFields(raw, []);

@@ -31,6 +31,9 @@ export class ClientConn extends ClientInput implements Exchange {
     this.cur = req;
     req.t0 = process.hrtime.bigint();
     if (req.flags & REQ_EXPECT_OTHER) { this.respond(req, 417, 'Expectation Failed\n'); return; }
+    const edge = this.engine.edge;
+    const key = edge === undefined ? undefined : edge.challenge(req.url);
+    if (key !== undefined) { this.respond(req, 200, key); return; }
     this.route(req);
   }
 

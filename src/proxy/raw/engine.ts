@@ -3,6 +3,7 @@
 // raw-upstream.ts. Same contract as HttpEngine: per-request routing, in-flight counts per
 // generation, retries of idempotent bodiless requests, WebSocket tunnels, and hand-over of
 // keep-alive connections at request boundaries (known exactly here: the parser is ours).
+import type { EdgeAnswers } from '../edge.js';
 import net, { type BlockList } from 'node:net';
 import type { Logger } from '../../log.js';
 import type { Target, WorkerConfig } from '../../ipc.js';
@@ -32,6 +33,8 @@ export class RawEngine implements Engine {
   private pools = new Map<string, UpstreamPool>();
   private tunnels: Tunnels;
   readonly trusted: BlockList | undefined;
+  /** With TLS on: the ACME challenges this listener answers itself. */
+  edge: EdgeAnswers | undefined;
   private timer: NodeJS.Timeout;
   private headLimit: number;
   private idleLimit: number;

@@ -285,20 +285,20 @@ describe('the peer', () => {
   trust.addAddress('::1', 'ipv6');
 
   it('is trusted only when its address is in --trust-proxy', () => {
-    expect(peerOf('10.1.2.3', trust)).toEqual({ ip: '10.1.2.3', trusted: true });
-    expect(peerOf('11.1.2.3', trust)).toEqual({ ip: '11.1.2.3', trusted: false });
-    expect(peerOf('::1', trust)).toEqual({ ip: '::1', trusted: true });
-    expect(peerOf('::2', trust)).toEqual({ ip: '::2', trusted: false });
+    expect(peerOf('10.1.2.3', trust)).toEqual({ ip: '10.1.2.3', trusted: true, proto: 'http' });
+    expect(peerOf('11.1.2.3', trust)).toEqual({ ip: '11.1.2.3', trusted: false, proto: 'http' });
+    expect(peerOf('::1', trust)).toEqual({ ip: '::1', trusted: true, proto: 'http' });
+    expect(peerOf('::2', trust)).toEqual({ ip: '::2', trusted: false, proto: 'http' });
   });
 
   it('an IPv4 client on a dual-stack socket is named and judged by its IPv4 address', () => {
-    expect(peerOf('::ffff:10.1.2.3', trust)).toEqual({ ip: '10.1.2.3', trusted: true });
-    expect(peerOf('::ffff:192.0.2.1', trust)).toEqual({ ip: '192.0.2.1', trusted: false });
+    expect(peerOf('::ffff:10.1.2.3', trust)).toEqual({ ip: '10.1.2.3', trusted: true, proto: 'http' });
+    expect(peerOf('::ffff:192.0.2.1', trust)).toEqual({ ip: '192.0.2.1', trusted: false, proto: 'http' });
   });
 
   it('without --trust-proxy, or without an address (a socket already gone), nobody is trusted', () => {
-    expect(peerOf('10.1.2.3', undefined)).toEqual({ ip: '10.1.2.3', trusted: false });
-    expect(peerOf(undefined, trust)).toEqual({ ip: '', trusted: false });
+    expect(peerOf('10.1.2.3', undefined)).toEqual({ ip: '10.1.2.3', trusted: false, proto: 'http' });
+    expect(peerOf(undefined, trust)).toEqual({ ip: '', trusted: false, proto: 'http' });
   });
 
   it('stripV4Mapped leaves plain IPv4 and IPv6 addresses alone', () => {

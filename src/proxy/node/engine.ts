@@ -27,7 +27,7 @@ import type { EdgeAnswers } from '../edge.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** On stop, how long keep-alive clients get to see a `Connection: close` before idle ones are closed. */
-const STOP_GRACE_MS = 1_000;
+export const STOP_GRACE_MS = 1_000;
 
 interface Upstream {
   gen: number;

@@ -19,7 +19,7 @@ import type { AccessLog } from '../access-log.js';
 import type { HandOff } from '../engine.js';
 import type { Inflight } from '../inflight.js';
 import type { Router } from '../router.js';
-import { HttpEngine, listenOn } from '../node/engine.js';
+import { HttpEngine, listenOn, STOP_GRACE_MS } from '../node/engine.js';
 import { waitUntil } from '../wait-until.js';
 import { Contexts } from './contexts.js';
 import { h2Options, Sessions } from './sessions.js';
@@ -97,9 +97,13 @@ export class TlsEngine extends HttpEngine {
     await this.stop(Math.max(0, deadline - Date.now()), 0);
   }
 
-  override async stop(timeoutMs: number, graceMs?: number): Promise<void> {
+  override async stop(timeoutMs: number, graceMs = STOP_GRACE_MS): Promise<void> {
+    this.stopping = true;
     this.sessions.endAll();
-    await super.stop(timeoutMs, graceMs);
+    // As on a plain listener: keep-alive clients get a moment to see Connection: close.
+    const deadline = Date.now() + timeoutMs;
+    await waitUntil(() => this.h1.size === 0, Math.min(graceMs, timeoutMs));
+    await super.stop(Math.max(0, deadline - Date.now()), 0);
     this.sessions.destroyAll();
   }
 }

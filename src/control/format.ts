@@ -26,7 +26,7 @@ export function formatAnswer(cmd: Exclude<ControlCommand, 'stop'>, res: ControlR
 
 export function formatStatus(s: Status): string {
   const lines = [
-    `hotproxy ${s.pid}  ${s.state}  ${s.mode} mode  up ${age(s.uptimeMs)}  listening on ${s.listen.join(', ')}${s.deploying ? '  (deploying)' : ''}`,
+    `hotproxy ${s.pid}  ${s.state}  ${s.mode} mode  up ${age(s.uptimeMs)}  listening on ${[...s.listen, ...(s.listenTls ?? []).map((a) => `${a} (tls)`)].join(', ')}${s.deploying ? '  (deploying)' : ''}`,
   ];
   const p = s.paused;
   if (p) {

@@ -228,7 +228,7 @@ export class Master {
     const gens = [d?.green, d?.canary, d?.active, d?.warm, ...(d?.draining ?? [])].filter((g) => g !== undefined);
     return collectStatus({
       pid: process.pid, state: this.state, mode: this.options.mode,
-      listen: this.addresses.map(formatAddress), uptimeMs: Date.now() - this.startedAt,
+      ...this.listenFields(), uptimeMs: Date.now() - this.startedAt,
       deploying: d?.green !== undefined, paused: this.pauser?.status() ?? null,
       canary: d?.canary ? { gen: d.canary.id, percent: d.canaryPercent } : null,
     }, gens, this.workers);

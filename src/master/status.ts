@@ -33,6 +33,8 @@ export interface Status {
   state: string;
   mode: string;
   listen: string[];
+  /** --listen-tls addresses, when there are any. */
+  listenTls?: string[];
   uptimeMs: number;
   deploying: boolean;
   /** A canary (`reload --canary`): its generation and the share of clients it serves. */

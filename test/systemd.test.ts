@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { fixture, runCli, startHotproxy } from './helpers/hotproxy.js';
 import { waitFor } from './helpers/wait.js';
 import { freePort, installed } from './helpers/host.js';
+import { handshake, makeCert } from './helpers/tls.js';
 import { DEPLOYED, LISTENING, READY, SYSTEMD_SOCKETS_UNUSED } from '../src/messages.js';
 
 const ACTIVATE = installed('systemd-socket-activate');
@@ -86,6 +87,24 @@ describe.skipIf(!ACTIVATE)('systemd socket activation', () => {
     expect((await get({ port: d })).status).toBe(200);
     expect(all.find(LISTENING)?.listen).toEqual([`127.0.0.1:${c}`, `127.0.0.1:${d}`]);
     expect(await all.stop()).toBe(0);
+  });
+
+  it('serves TLS on the socket systemd passed by the name --listen-tls gives, and plain HTTP on the other', async () => {
+    const dir = tempDir();
+    const pair = makeCert(dir, 'site', ['site.test']);
+    const [plain, secure] = [await freePort(), await freePort()];
+    const hp = await startHotproxy(['--listen', 'fdname:web', '--listen-tls', 'fdname:secure', '--tls-cert', pair.cert, '--tls-key', pair.key], undefined, {
+      wrap: ['systemd-socket-activate', '-l', `127.0.0.1:${plain}`, '-l', `127.0.0.1:${secure}`, '--fdname=web:secure'], noWait: true,
+    });
+    await waitFor(() => hp.stderr.includes('as 4.'), 'systemd-socket-activate to listen');
+    // The handshake that wakes it waits in the queue until a proxy worker accepts it.
+    const seen = await handshake(secure, 'site.test');
+    expect(seen.serial).toBe(pair.serial);
+    const ready = await hp.waitForLog(READY);
+    expect(ready.listen).toEqual([`127.0.0.1:${plain}`]);
+    expect(ready.listenTls).toEqual([`127.0.0.1:${secure}`]);
+    expect((await get({ port: plain })).status).toBe(200);
+    expect(await hp.stop()).toBe(0);
   });
 });
 

@@ -42,8 +42,14 @@ async function runOrder(names: string[], o: OrderOptions): Promise<CertPair> {
   const deadline = Date.now() + ORDER_TIMEOUT_MS;
   const client = new acme.Client({ directoryUrl: o.directory, accountKey: o.accountKey });
   flow.step = 'account';
-  // Using hotproxy's ACME is agreeing to the CA's terms, as with Caddy or certbot --agree-tos.
-  await client.createAccount({ termsOfServiceAgreed: true, ...(o.email ? { contact: [`mailto:${o.email}`] } : {}) });
+  // Looked up first: acme-client would send the new-account fields to an existing account as an
+  // update, which a CA may refuse (pebble does) as an empty one.
+  try {
+    await client.createAccount({ onlyReturnExisting: true });
+  } catch {
+    // Using hotproxy's ACME is agreeing to the CA's terms, as with Caddy or certbot --agree-tos.
+    await client.createAccount({ termsOfServiceAgreed: true, ...(o.email ? { contact: [`mailto:${o.email}`] } : {}) });
+  }
   flow.step = 'new order';
   let order = await client.createOrder({ identifiers: names.map((value) => ({ type: 'dns', value })) });
   flow.step = 'authorizations';

@@ -38,11 +38,11 @@ export function tlsMissing(without = []) {
 
 /** The cases, in the order each target runs them. `per`: what one unit of work is. */
 export const TLS_CASES = [
-  { id: 'handshake', label: 'full TLS 1.3 handshake + 1 request (batches of h2load --h1 -c 400 -n 400)', args: ['--h1', '-c', '400', '-n', '400'], alpn: 'http/1.1', per: 'handshake', batch: true },
-  { id: 'resumed', label: 'resumed TLS 1.3 handshake + 1 request (h2load --h1 -c 32, Connection: close)', args: ['--h1', '-c', '32', '-H', 'connection: close'], alpn: 'http/1.1', per: 'handshake', warmN: 500, minN: 500 },
-  { id: 'h1', label: 'HTTP/1.1 keep-alive, 12 B answers (h2load --h1 -c 50)', args: ['--h1', '-c', '50'], alpn: 'http/1.1', per: 'request', warmN: 5_000 },
-  { id: 'h2', label: 'HTTP/2, 12 B answers (h2load -c 10 -m 10)', args: ['-c', '10', '-m', '10'], alpn: 'h2', per: 'request', warmN: 5_000 },
-  { id: 'h2-1m', label: 'HTTP/2, 1 MiB answers (h2load -c 4 -m 2)', args: ['-c', '4', '-m', '2'], path: '/1m', alpn: 'h2', per: 'answer', warmN: 200 },
+  { id: 'handshake', label: 'full handshake + 1 request (`--h1 -c 400 -n 400` batches)', args: ['--h1', '-c', '400', '-n', '400'], alpn: 'http/1.1', per: 'handshake', batch: true },
+  { id: 'resumed', label: 'resumed handshake + 1 request (`--h1 -c 32`, Connection: close)', args: ['--h1', '-c', '32', '-H', 'connection: close'], alpn: 'http/1.1', per: 'handshake', warmN: 500, minN: 500 },
+  { id: 'h1', label: 'h1 keep-alive, 12 B answers (`--h1 -c 50`)', args: ['--h1', '-c', '50'], alpn: 'http/1.1', per: 'request', warmN: 5_000 },
+  { id: 'h2', label: 'h2, 12 B answers (`-c 10 -m 10`)', args: ['-c', '10', '-m', '10'], alpn: 'h2', per: 'request', warmN: 5_000 },
+  { id: 'h2-1m', label: 'h2, 1 MiB answers (`-c 4 -m 2`)', args: ['-c', '4', '-m', '2'], path: '/1m', alpn: 'h2', per: 'answer', warmN: 200 },
 ];
 
 /** Self-signed certificate and key for 127.0.0.1/localhost, in `dir`; returns their paths. */

@@ -158,7 +158,7 @@ function tlsLines(t, m) {
   for (const s of t.skipped ?? []) out.push('', `- ${s.target}${s.case ? `, ${s.case}` : ''}: skipped (${s.reason})`);
   out.push('',
     'Proxy CPU = utime+stime from /proc across the measured h2load runs ÷ handshakes or requests completed (hotproxy: master + proxy worker; HAProxy: its process). ' +
-      'A handshake row includes its one small request (and, judging by its backend's CPU, HAProxy a new backend connection per client connection, where hotproxy reuses its pool); latency is h2load's mean time for request. ' +
+      'A handshake row includes its one small request (and, judging by its backend\'s CPU, HAProxy a new backend connection per client connection, where hotproxy reuses its pool); latency is h2load\'s mean time for request. ' +
       `h2load, proxy and backend share the same ${m.cores} cores, so rates are contention-bound; CPU per unit is the portable number.`,
     '');
   return out;

@@ -148,7 +148,7 @@ function tlsLines(t, m) {
   for (const { c, cert, hot, hap } of pairs) {
     const v = hot?.vsHaproxy;
     const errs = [hot, hap].map((r) => (r ? r.errors + r.non2xx : '–')).join(' / ');
-    out.push(`| ${c.label} (µs per ${c.per}) | ${cert} | ${n0(hot?.perSecond)} | ${hot ? `${n1(hot.proxyCpuUsPer)}${each(hot)}` : '–'} | ` +
+    out.push(`| ${c.label}, µs per ${c.per} | ${cert} | ${n0(hot?.perSecond)} | ${hot ? `${n1(hot.proxyCpuUsPer)}${each(hot)}` : '–'} | ` +
       `${n0(hap?.perSecond)} | ${hap ? `${n1(hap.proxyCpuUsPer)}${each(hap)}` : '–'} | ${v ? `**${v.cpu.toFixed(2)}×**` : '–'} | ${v ? `${v.rate.toFixed(2)}×` : '–'} | ` +
       `${ms(hot?.meanMs)} / ${ms(hap?.meanMs)} | ${errs} |`);
   }

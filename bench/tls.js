@@ -143,6 +143,9 @@ export async function runTls({ quick, without = [], rounds = quick ? 1 : 3, log 
   if (missing) { log(`tls: skipped (${missing})`); return { skipped: missing }; }
   const haproxySkip = without.includes('haproxy') ? 'haproxy disabled (--without)' : haproxyMissing();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotproxy-bench-tls-'));
+  // Also on Ctrl-C, where run.js exits without unwinding this function.
+  const removeDir = () => fs.rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeDir);
   const backendPort = await freePort();
   const backend = new Proc(process.execPath, [BACKEND], { name: 'backend', env: { PORT: String(backendPort), SERVER_STARTER_PORT: undefined } });
   /** "case|target" -> samples, one per round. */
@@ -198,7 +201,8 @@ export async function runTls({ quick, without = [], rounds = quick ? 1 : 3, log 
     }
   } finally {
     await backend.stop(5_000);
-    fs.rmSync(dir, { recursive: true, force: true });
+    process.removeListener('exit', removeDir);
+    removeDir();
   }
 
   const rows = [...samples.values()].map(medianRow);

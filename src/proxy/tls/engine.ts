@@ -39,6 +39,8 @@ export class TlsEngine extends HttpEngine {
     this.sessions = new Sessions(log, cfg.keepAliveTimeoutMs);
     // Never listens: sessions are started on sockets the https servers handshook.
     this.h2 = http2.createServer(h2Options(), (req, res) => this.request(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse));
+    // As on HTTP/1.1: the backend answers an Expect: 100-continue (Node would send 100 itself).
+    this.h2.on('checkContinue', (req, res) => this.request(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse));
     this.h2.on('session', (s) => this.sessions.add(s));
   }
 

@@ -86,7 +86,8 @@ export function difference(direct: Answer, proxied: Answer, via: Via = {}): stri
   if (proxied.error) return `proxied: ${proxied.error}`;
   if (direct.error) return `direct: ${direct.error}`;
   const out: string[] = [];
-  const d = view(direct, via);
+  // Over h2 a 204 carries no Content-Length (RFC 9110 §8.6: HTTP/2 peers reset such a stream).
+  const d = view(via.client === 'h2' && direct.status === 204 ? { ...direct, headers: direct.headers.filter(([k]) => k !== 'content-length') } : direct, via);
   const p = view(normalise(direct, proxied, via, out), via);
   for (const k of Object.keys(d)) {
     const a = JSON.stringify(d[k]);

@@ -99,6 +99,8 @@ export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: htt
     const out = responseFields(ures.rawHeaders, UNUSED, []);
     // Node refuses a Trailer field on a response it will not send chunked (it throws).
     if (!chunkedReply(req, ures.statusCode!, out)) dropField(out, 'trailer');
+    // A 204 has no Content-Length (RFC 9110 §8.6); HTTP/2 peers reset a stream whose 204 says one.
+    if (req.httpVersionMajor === 2 && ures.statusCode === 204) dropField(out, 'content-length');
     // In the array, not by setHeader: mixing the two makes Node keep one of repeated fields.
     if (ctx.closing()) out.push('connection', 'close');
     if (ctx.setCookie !== undefined) out.push('set-cookie', ctx.setCookie);

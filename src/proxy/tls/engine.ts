@@ -24,6 +24,7 @@ import { waitUntil } from '../wait-until.js';
 import { Contexts } from './contexts.js';
 import { h2Options, Sessions } from './sessions.js';
 import { TLS_FINISHED } from '../../messages.js';
+import { parseFromStream } from '../../internals/index.js';
 
 export class TlsEngine extends HttpEngine {
   private contexts = new Contexts();
@@ -65,6 +66,8 @@ export class TlsEngine extends HttpEngine {
       if (socket.alpnProtocol === 'h2') { this.h2.emit('connection', socket); return; }
       this.h1.add(socket);
       socket.once('close', () => this.h1.delete(socket));
+      // Pipelined requests would otherwise fail the connection (internals/tls-parse.ts).
+      parseFromStream(socket);
       serveH1.call(server, socket);
     });
     // A failed handshake is the client's (or a scanner's) business, not an error of ours.

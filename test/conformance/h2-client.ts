@@ -35,42 +35,67 @@ export function asH2(r: Request): Request {
   return { ...r, target, headers, version: '1.1' };
 }
 
+const EMPTY = (): Answer => ({ status: 0, reason: '', headers: [], info: [], trailers: [], bodyLength: 0, bodyHash: '', wireHash: '', firstBodyMs: -1, closes: false });
+
 const pairsOf = (raw: string[]): Field[] => {
   const out: Field[] = [];
   for (let i = 0; i < raw.length; i += 2) if (!raw[i]!.startsWith(':')) out.push([raw[i]!, raw[i + 1]!]);
   return out;
 };
 
-/** One HTTP/2 session; requests on it are concurrent streams. */
-export class H2Conn {
-  private session: ClientHttp2Session;
-  readonly ready: Promise<void>;
-  private goneAway = false;
-  private failure: string | undefined;
-  port0 = 0;
+interface Session {
+  session: ClientHttp2Session;
+  ready: Promise<void>;
+  goneAway: boolean;
+  failure?: string;
+  port0: number;
+}
 
-  constructor(port: number, private timeoutMs = 20_000) {
-    this.session = http2.connect(`https://127.0.0.1:${port}`, { servername: HOST, rejectUnauthorized: false, maxSessionMemory: 64 });
-    this.ready = new Promise((resolve, reject) => {
-      this.session.once('connect', (s: ClientHttp2Session, socket: tls.TLSSocket) => {
-        this.port0 = socket.localPort ?? 0;
-        if (socket.alpnProtocol === 'h2') resolve();
-        else reject(new Error(`ALPN chose ${String(socket.alpnProtocol)}, not h2`));
-      });
-      this.session.once('error', reject);
+/** One HTTP/2 session to 127.0.0.1:port that must have chosen h2 by ALPN. */
+function openSession(port: number): Session {
+  const session = http2.connect(`https://127.0.0.1:${port}`, { servername: HOST, rejectUnauthorized: false, maxSessionMemory: 64 });
+  const s: Session = { session, goneAway: false, port0: 0, ready: Promise.resolve() };
+  s.ready = new Promise((resolve, reject) => {
+    session.once('connect', (_s: ClientHttp2Session, socket: tls.TLSSocket) => {
+      s.port0 = socket.localPort ?? 0;
+      if (socket.alpnProtocol === 'h2') resolve();
+      else reject(new Error(`ALPN chose ${String(socket.alpnProtocol)}, not h2`));
     });
-    this.session.on('error', (err) => (this.failure ??= `session: ${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`));
-    this.session.on('goaway', () => (this.goneAway = true));
+    session.once('error', reject);
+  });
+  s.ready.catch(() => {});
+  session.on('error', (err) => (s.failure ??= `session: ${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`));
+  session.on('goaway', () => (s.goneAway = true));
+  return s;
+}
+
+/**
+ * An HTTP/2 client: requests are concurrent streams of its session. Once the server said
+ * GOAWAY, new requests go on a new session (connection management, as any h2 client does,
+ * not a retry: nothing sent is sent again); the old session's streams run to their end.
+ */
+export class H2Conn {
+  private s: Session;
+  private old: Session[] = [];
+  readonly ready: Promise<void>;
+  private shut = false;
+
+  constructor(private port: number, private timeoutMs = 20_000) {
+    this.s = openSession(port);
+    this.ready = this.s.ready;
   }
 
-  /** No new stream may go on it: closed, or the server said GOAWAY. */
+  get port0(): number {
+    return this.s.port0;
+  }
+
+  /** Closed by its user, or its session failed (a GOAWAY alone does not close it). */
   get closed(): boolean {
-    return this.goneAway || this.session.closed || this.session.destroyed;
+    return this.shut || (!this.s.goneAway && (this.s.session.destroyed || this.s.failure !== undefined));
   }
 
   /** Sends `r` (as asH2 has it) on a new stream and resolves with its answer. */
   send(r: Request): Promise<Answer> {
-    const a: Answer = { status: 0, reason: '', headers: [], info: [], trailers: [], bodyLength: 0, bodyHash: '', wireHash: '', firstBodyMs: -1, closes: false };
     const h: OutgoingHttpHeaders = { ':method': r.method, ':path': r.target, ':scheme': 'https', ':authority': HOST };
     for (const [k, v] of r.headers ?? []) { const was = h[k]; h[k] = was === undefined ? v : [...[was].flat().map(String), v]; }
     const b = r.body;
@@ -78,18 +103,26 @@ export class H2Conn {
     if (b?.trailers?.length) h.trailer = b.trailers.map(([k]) => k).join(', ');
     if (r.expect100) h.expect = '100-continue';
     const trailers = b?.trailers?.length ? b.trailers : undefined;
+    if (this.s.goneAway || this.s.session.closed) { this.old.push(this.s); this.s = openSession(this.port); }
+    const sess = this.s;
+    return sess.ready.then(() => this.stream(sess, r, h, trailers), (err: Error) => ({ ...EMPTY(), error: `new session: ${err.message}` }));
+  }
+
+  private stream(sess: Session, r: Request, h: OutgoingHttpHeaders, trailers: Field[] | undefined): Promise<Answer> {
+    const a = EMPTY();
+    const b = r.body;
     return new Promise<Answer>((resolve) => {
       let done = false;
       const finish = (error?: string): void => {
         if (done) return;
         done = true;
         clearTimeout(timer);
-        if (error !== undefined) a.error = `${error} [port ${this.port0} at ${Date.now()}]`;
+        if (error !== undefined) a.error = `${error} [port ${sess.port0} at ${Date.now()}]`;
         resolve(a);
       };
       const timer = setTimeout(() => { finish(`no complete answer within ${this.timeoutMs} ms (${a.bodyLength} body bytes)`); stream.close(http2.constants.NGHTTP2_CANCEL); }, this.timeoutMs);
-      if (this.closed) { finish(`session closed before the request${this.failure ? ` (${this.failure})` : ''}`); return; }
-      const stream = this.session.request(h, { endStream: !b || (!b.chunk && b.size === 0 && !trailers), waitForTrailers: trailers !== undefined });
+      if (sess.session.closed || sess.session.destroyed) { finish(`session closed before the request${sess.failure ? ` (${sess.failure})` : ''}`); return; }
+      const stream = sess.session.request(h, { endStream: !b || (!b.chunk && b.size === 0 && !trailers), waitForTrailers: trailers !== undefined });
       if (trailers) stream.once('wantTrailers', () => stream.sendTrailers(Object.fromEntries(trailers)));
       const body = createHash('sha256');
       let sentAt = Date.now();
@@ -118,7 +151,7 @@ export class H2Conn {
       stream.on('close', () => {
         if (done) return;
         const code = stream.rstCode;
-        finish(code === http2.constants.NGHTTP2_REFUSED_STREAM ? 'stream refused' : `stream closed (code ${code}) before the answer was complete${this.failure ? ` (${this.failure})` : ''}`);
+        finish(code === http2.constants.NGHTTP2_REFUSED_STREAM ? 'stream refused' : `stream closed (code ${code}) before the answer was complete${sess.failure ? ` (${sess.failure})` : ''}`);
       });
       if (!b || (!b.chunk && b.size === 0 && !trailers)) return;
       const upload = async (): Promise<void> => {
@@ -143,6 +176,8 @@ export class H2Conn {
   }
 
   close(): void {
-    this.session.destroy();
+    this.shut = true;
+    for (const s of [...this.old, this.s]) s.session.destroy();
+    this.old = [];
   }
 }

@@ -2,18 +2,21 @@
 //
 // Invariant: no stream a client opened is refused. A session ends with a GOAWAY that first
 // announces the end with the largest stream id (2^31-1: everything the client may have in
-// flight is still taken), then, once the client has surely read it, gives the real last stream
-// id with close(); the streams open by then run to their end. "Surely read" takes two PINGs in
-// a row: nghttp2 sends a PING ahead of a GOAWAY queued before it (PINGs are urgent frames), so
-// the first ack may come from a client that has not seen the GOAWAY yet and is still opening
-// streams; the second PING is queued after the GOAWAY has gone out, and its ack follows it.
+// flight is still taken), and gives the real last stream id with close() only once the
+// client has surely read the announcement: two PING round trips after it (nghttp2 sends a
+// PING ahead of a GOAWAY queued before it, so only the second ack follows the GOAWAY), then a
+// quiet spell with no stream open and none arriving (acks, urgent frames, overtake HEADERS the
+// client queued before it read the GOAWAY). Until the acks come the session stays open: a
+// client that is not reading has not seen the announcement either. A client that saw it opens
+// no more streams on the session, and most close it themselves once their streams are done.
 import http2, { type ServerHttp2Session } from 'node:http2';
 import type { Logger } from '../../log.js';
 import { H2_FLOOD } from '../../messages.js';
 
 const MAX_STREAM_ID = 2 ** 31 - 1;
-/** The announcement's round trips are waited for this long at most (a client busy with big transfers acks late). */
-const GOAWAY_RTT_MAX_MS = 10_000;
+/** After the round trip: no stream open and none new for this long, then the final GOAWAY. */
+const GOAWAY_QUIET_MS = 500;
+const QUIET_POLL_MS = 50;
 /** Rapid reset (CVE-2023-44487): more streams reset by the client than this within the window closes the session. */
 export const RESET_LIMIT = 200;
 const RESET_WINDOW_MS = 10_000;
@@ -32,8 +35,17 @@ export function h2Options(): http2.ServerOptions {
   };
 }
 
+interface State {
+  /** Streams open now. */
+  streams: number;
+  /** When the last stream arrived. */
+  lastStreamAt: number;
+  /** The GOAWAY announcement went out. */
+  ending: boolean;
+}
+
 export class Sessions {
-  private open = new Set<ServerHttp2Session>();
+  private open = new Map<ServerHttp2Session, State>();
   private ending = false;
 
   constructor(private log: Logger, private idleMs: number) {}
@@ -43,7 +55,8 @@ export class Sessions {
   }
 
   add(s: ServerHttp2Session): void {
-    this.open.add(s);
+    const state: State = { streams: 0, lastStreamAt: Date.now(), ending: false };
+    this.open.set(s, state);
     s.once('close', () => this.open.delete(s));
     // A session that errs is closed by Node; the error is the client's business.
     s.on('error', () => {});
@@ -52,6 +65,9 @@ export class Sessions {
     let resets = 0;
     let windowStart = Date.now();
     s.on('stream', (stream) => {
+      state.streams++;
+      state.lastStreamAt = Date.now();
+      stream.once('close', () => state.streams--);
       stream.once('aborted', () => {
         const now = Date.now();
         if (now - windowStart > RESET_WINDOW_MS) { windowStart = now; resets = 0; }
@@ -67,25 +83,34 @@ export class Sessions {
   /** Every session ends gracefully, and any opened from now on. */
   endAll(): void {
     this.ending = true;
-    for (const s of this.open) this.end(s);
+    for (const s of this.open.keys()) this.end(s);
   }
 
   destroyAll(): void {
-    for (const s of this.open) s.destroy();
+    for (const s of this.open.keys()) s.destroy();
   }
 
   private end(s: ServerHttp2Session): void {
-    if (s.closed || s.destroyed) return;
+    const state = this.open.get(s);
+    if (state === undefined || state.ending || s.closed || s.destroyed) return;
+    state.ending = true;
     s.goaway(http2.constants.NGHTTP2_NO_ERROR, MAX_STREAM_ID);
-    let closed = false;
-    const close = (): void => {
-      if (closed) return;
-      closed = true;
-      clearTimeout(timer);
-      if (!s.closed && !s.destroyed) s.close();
+    const gone = (): boolean => s.closed || s.destroyed;
+    const whenQuiet = (): void => {
+      if (gone()) return;
+      if (state.streams === 0 && Date.now() - state.lastStreamAt >= GOAWAY_QUIET_MS) { s.close(); return; }
+      setTimeout(whenQuiet, QUIET_POLL_MS).unref();
     };
-    const timer = setTimeout(close, GOAWAY_RTT_MAX_MS);
-    const second = (): void => { if (s.closed || s.destroyed || !s.ping(close)) close(); };
-    if (!s.ping(second)) close();
+    // Without an ack the client has read nothing: whatever it sends is still taken, and the
+    // session waits for the client to leave, or for the retire deadline.
+    const ping = (then: () => void): void => {
+      if (gone()) return;
+      if (!s.ping((err) => { if (err === null) then(); })) setTimeout(() => ping(then), QUIET_POLL_MS).unref();
+    };
+    ping(() => ping(() => {
+      // The quiet spell is counted from the round trip, not from a stream long ago.
+      state.lastStreamAt = Math.max(state.lastStreamAt, Date.now());
+      whenQuiet();
+    }));
   }
 }

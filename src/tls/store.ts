@@ -36,6 +36,8 @@ interface Entry {
 
 export interface StoreOptions {
   pollMs?: number;
+  /** false: no directory watch, the stat poll alone. */
+  events?: boolean;
 }
 
 export class CertStore {
@@ -59,7 +61,7 @@ export class CertStore {
     const store = new CertStore(entries, tlsLog, onChange, opts.pollMs ?? POLL_MS);
     if (entries.length > 0) {
       tlsLog.info({ certs: entries.map((e) => ({ cert: e.files.cert, names: e.current.names, notAfter: e.current.notAfter })) }, CERT_LOADED);
-      store.watch = new DirWatch(files.flatMap((f) => [f.cert, f.key]), { check: (poll) => store.check(poll), pollMs: store.pollMs });
+      store.watch = new DirWatch(files.flatMap((f) => [f.cert, f.key]), { check: (poll) => store.check(poll), pollMs: store.pollMs, events: opts.events });
     }
     return store;
   }
@@ -185,8 +187,8 @@ async function read(flag: string, file: string): Promise<string> {
   try {
     return await readFile(file, 'utf8');
   } catch (err) {
-    // "ENOENT: no such file or directory", without the ", open '<file>'" the line already has.
-    throw new TlsError(`${flag} ${file} cannot be read: ${describe(err).replace(/, \w+ '.*'$/, '')}`);
+    // "ENOENT: no such file or directory", without the syscall and path (", open '<file>'") the line has.
+    throw new TlsError(`${flag} ${file} cannot be read: ${describe(err).replace(/, \w+( '.*')?$/, '')}`);
   }
 }
 

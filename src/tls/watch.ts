@@ -16,6 +16,8 @@ export interface WatchOptions {
   /** Called on every poll tick (`poll` true) and after a burst of directory events. */
   check: (poll: boolean) => void;
   pollMs?: number;
+  /** false: the poll alone, as on a filesystem whose events never come. */
+  events?: boolean;
 }
 
 export class DirWatch {
@@ -25,7 +27,7 @@ export class DirWatch {
   private closed = false;
 
   constructor(files: string[], private opts: WatchOptions) {
-    for (const dir of new Set(files.map((f) => dirname(resolve(f))))) this.watchDir(dir);
+    if (opts.events !== false) for (const dir of new Set(files.map((f) => dirname(resolve(f))))) this.watchDir(dir);
     this.poll = setInterval(() => opts.check(true), opts.pollMs ?? POLL_MS).unref();
   }
 

@@ -1,4 +1,5 @@
-// Benchmark entry: `node bench/run.js [--quick] [--without wrk,haproxy,nginx]`.
+// Benchmark entry: `node bench/run.js [--quick] [--without wrk,haproxy,nginx,h2load] [--only PART,...]`
+// (parts: overhead, storm, upgrade, appstart, readiness, idle, tls).
 // Writes bench/results/latest.json and latest.md and prints the Markdown. Every process it
 // starts is stopped on the way out, including on errors and Ctrl-C.
 import fs from 'node:fs';
@@ -8,6 +9,7 @@ import { runOverhead } from './overhead.js';
 import { runAppStart } from './appstart.js';
 import { runReadiness } from './readiness.js';
 import { runIdle } from './idle.js';
+import { runTls } from './tls.js';
 import { runStorm, SWAP_STORM, UPGRADE_STORM } from './storm.js';
 import { reapAll } from '../harness/hotproxy.js';
 import { killAllSync, stopAll } from '../harness/procs.js';
@@ -19,6 +21,16 @@ const quick = args.includes('--quick');
 // --without simulates a machine lacking a tool, to exercise the fallbacks and skip notes.
 const wi = args.indexOf('--without');
 const without = wi >= 0 ? (args[wi + 1] ?? '').split(',').filter(Boolean) : [];
+// --only runs some parts (and writes a report of just those): `--only tls`.
+const PARTS = ['overhead', 'storm', 'upgrade', 'appstart', 'readiness', 'idle', 'tls'];
+const oi = args.indexOf('--only');
+const only = oi >= 0 ? (args[oi + 1] ?? '').split(',').filter(Boolean) : undefined;
+const unknown = (only ?? []).filter((p) => !PARTS.includes(p));
+if (unknown.length || (only && !only.length)) {
+  process.stderr.write(`--only takes some of ${PARTS.join(',')}; got ${unknown.join(',') || 'nothing'}\n`);
+  process.exit(2);
+}
+const wanted = (part) => only === undefined || only.includes(part);
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
 
 const started = Date.now();
@@ -61,22 +73,28 @@ async function step(run) {
 async function main() {
   const tool = pickTool(without);
   log(`${quick ? 'quick' : 'full'} run, load generator: ${tool}`);
-  const result = { quick, machine: machine(), overhead: undefined, storm: undefined, upgradeStorm: undefined };
-  result.overhead = await step(() => runOverhead({ quick, tool, without, log }));
-  result.overheadLarge = await step(() => runOverhead({ quick, tool, without, log, path: '/1m', connections: 8 }));
-  result.storm = await step(() => runStorm(SWAP_STORM, { quick, log }));
-  result.upgradeStorm = await step(() => runStorm(UPGRADE_STORM, { quick, log }));
-  result.appStart = await runAppStart({ quick, log });
-  result.readiness = await step(() => runReadiness({ quick, log }));
-  result.idle = await step(() => runIdle({ quick, log }));
+  const result = { quick, only, machine: machine(), overhead: undefined, storm: undefined, upgradeStorm: undefined };
+  if (wanted('overhead')) {
+    result.overhead = await step(() => runOverhead({ quick, tool, without, log }));
+    result.overheadLarge = await step(() => runOverhead({ quick, tool, without, log, path: '/1m', connections: 8 }));
+  }
+  if (wanted('storm')) result.storm = await step(() => runStorm(SWAP_STORM, { quick, log }));
+  if (wanted('upgrade')) result.upgradeStorm = await step(() => runStorm(UPGRADE_STORM, { quick, log }));
+  // The swap-latency section compares the storm against the app's own start.
+  if (wanted('appstart') || wanted('storm')) result.appStart = await runAppStart({ quick, log });
+  if (wanted('readiness')) result.readiness = await step(() => runReadiness({ quick, log }));
+  if (wanted('idle')) result.idle = await step(() => runIdle({ quick, log }));
+  if (wanted('tls')) result.tls = await step(() => runTls({ quick, without, log }));
   result.elapsedS = (Date.now() - started) / 1000;
 
   const md = renderMarkdown(result);
   fs.mkdirSync(RESULTS, { recursive: true });
-  fs.writeFileSync(`${RESULTS}latest.json`, `${JSON.stringify(result, null, 2)}\n`);
-  fs.writeFileSync(`${RESULTS}latest.md`, md);
+  // A partial run keeps the last full one's report.
+  const base = only ? `only-${only.join('-')}` : 'latest';
+  fs.writeFileSync(`${RESULTS}${base}.json`, `${JSON.stringify(result, null, 2)}\n`);
+  fs.writeFileSync(`${RESULTS}${base}.md`, md);
   process.stdout.write(md);
-  log(`done in ${result.elapsedS.toFixed(1)}s; wrote bench/results/latest.{json,md}`);
+  log(`done in ${result.elapsedS.toFixed(1)}s; wrote bench/results/${base}.{json,md}`);
 }
 
 try {

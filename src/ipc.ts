@@ -69,7 +69,7 @@ export type ToWorker =
   /** New certificates: new TLS handshakes use them; open sessions keep theirs. */
   | { t: 'certs'; pairs: CertPair[] }
   /** The ACME HTTP-01 challenges open now (all of them). */
-  | { t: 'acme'; tokens: AcmeTokens }
+  | { t: 'acme'; seq: number; tokens: AcmeTokens }
   | { t: 'route'; route: Route }
   /** Report `drained` once `gen` has nothing in flight on this worker. */
   | { t: 'drain'; gen: number }
@@ -91,6 +91,8 @@ export type ToWorker =
 export type FromWorker =
   | { t: 'ready' }
   | { t: 'routed'; seq: number }
+  /** The ACME tokens of this `seq` are answered from now on. */
+  | { t: 'tokens'; seq: number }
   | { t: 'drained'; gen: number }
   /** A connection handed to the master for a new worker (the handle rides along). */
   | { t: 'conn' }

@@ -91,6 +91,7 @@ export const ACME_ORDERING = 'Ordering certificate';
 export const ACME_OBTAINED = 'Certificate obtained';
 export const ACME_CACHED = 'Certificate from the ACME cache';
 export const ACME_FAILED = 'Certificate order failed; retrying';
+export const ACME_CACHE_WRITE_FAILED = 'Certificate obtained but not cached; the next start orders again';
 
 // proxy/tls/: TLS termination in a proxy worker.
 export const H2_FLOOD = 'HTTP/2 session closed: too many streams reset by the client';

@@ -9,8 +9,8 @@ import { Proc, descendants, freePort, waitForPort, which } from '../../harness/p
 
 /** A started reference proxy: its port, every pid that does proxy work, and stop(). */
 class External {
-  constructor(proc, port, dir) { Object.assign(this, { proc, port, dir }); }
-  get url() { return `http://127.0.0.1:${this.port}`; }
+  constructor(proc, port, dir, scheme = 'http') { Object.assign(this, { proc, port, dir, scheme }); }
+  get url() { return `${this.scheme}://127.0.0.1:${this.port}`; }
   get proxyPids() { return [this.proc.pid, ...descendants(this.proc.pid).map((d) => d.pid)]; }
   async stop() {
     await this.proc.stop(10_000);
@@ -25,7 +25,7 @@ function tempDir() {
   return dir;
 }
 
-async function launch(bin, args, port, dir, name) {
+async function launch(bin, args, port, dir, name, scheme) {
   const proc = new Proc(bin, args, { name, cwd: dir });
   try {
     await waitForPort(port, 10_000, proc);
@@ -34,7 +34,7 @@ async function launch(bin, args, port, dir, name) {
     fs.rmSync(dir, { recursive: true, force: true });
     throw err;
   }
-  return new External(proc, port, dir);
+  return new External(proc, port, dir, scheme);
 }
 
 /** Returns undefined-or-reason: why this target cannot run here. */
@@ -62,6 +62,36 @@ backend be
   const file = path.join(dir, 'haproxy.cfg');
   fs.writeFileSync(file, cfg);
   return launch(which('haproxy'), ['-f', file, '-db'], port, dir, 'haproxy');
+}
+
+/**
+ * HAProxy terminating TLS in http mode: the same frontend and backend as startHaproxy('http'),
+ * with `cert`/`key` (PEM file paths) combined into the one file HAProxy reads, ALPN h2 and
+ * http/1.1 like hotproxy's TLS listener, TLS 1.2 and 1.3 (HAProxy's default minimum is 1.2).
+ * Its `url` is https://.
+ */
+export async function startHaproxyTls(backendPort, { cert, key }) {
+  const port = await freePort();
+  const dir = tempDir();
+  const pem = path.join(dir, 'site.pem');
+  fs.writeFileSync(pem, `${fs.readFileSync(cert, 'utf8').trimEnd()}\n${fs.readFileSync(key, 'utf8')}`, { mode: 0o600 });
+  const cfg = `global
+  nbthread 1
+  ssl-default-bind-options ssl-min-ver TLSv1.2
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+frontend fe
+  bind 127.0.0.1:${port} ssl crt ${pem} alpn h2,http/1.1
+  default_backend be
+backend be
+  server s1 127.0.0.1:${backendPort}
+`;
+  const file = path.join(dir, 'haproxy.cfg');
+  fs.writeFileSync(file, cfg);
+  return launch(which('haproxy'), ['-f', file, '-db'], port, dir, 'haproxy', 'https');
 }
 
 /** { line } to enable the stream module ('' when built in), or null when it is unavailable. */

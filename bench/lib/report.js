@@ -125,13 +125,54 @@ function largeSection(o) {
   ];
 }
 
+/** hotproxy's row beside HAProxy's for each case and certificate, as measured in the same run. */
+function tlsLines(t, m) {
+  if (!t) return [];
+  const out = ['## TLS and HTTP/2 at the edge, against HAProxy with the same certificate', ''];
+  if (t.skipped && !t.rows) return [...out, `Skipped: ${t.skipped}.`, ''];
+  out.push(
+    `h2load (nghttp2-client), TLS 1.3 with ${t.cipher} offered by the client so that both proxies run the same cipher; ` +
+      `${t.measureS}s measured per case after a warm-up, ${t.rounds} interleaved round(s), medians shown; ` +
+      'hotproxy `--listen-tls` (one proxy worker) and HAProxy `bind ... ssl crt ... alpn h2,http/1.1` (`nbthread 1`), the same key and self-signed certificate, backend bench/backend.js.',
+    '',
+    '| case | certificate | hotproxy /s | proxy CPU µs per unit (rounds) | HAProxy /s | proxy CPU µs per unit (rounds) | **CPU hotproxy ÷ HAProxy** | throughput hotproxy ÷ HAProxy | mean latency (hotproxy / HAProxy) | errors |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+  );
+  const each = (r) => (r.rounds.length > 1 ? ` (${r.rounds.map((x) => n1(x.proxyCpuUsPer)).join(' / ')})` : '');
+  const pairs = [];
+  for (const c of t.cases) for (const cert of [...new Set(t.rows.map((r) => r.cert))]) {
+    const hot = t.rows.find((r) => r.case === c.id && r.cert === cert && r.proxy === 'hotproxy');
+    const hap = t.rows.find((r) => r.case === c.id && r.cert === cert && r.proxy === 'HAProxy');
+    if (hot || hap) pairs.push({ c, cert, hot, hap });
+  }
+  for (const { c, cert, hot, hap } of pairs) {
+    const v = hot?.vsHaproxy;
+    const errs = [hot, hap].map((r) => (r ? r.errors + r.non2xx : '–')).join(' / ');
+    out.push(`| ${c.label}, µs per ${c.per} | ${cert} | ${n0(hot?.perSecond)} | ${hot ? `${n1(hot.proxyCpuUsPer)}${each(hot)}` : '–'} | ` +
+      `${n0(hap?.perSecond)} | ${hap ? `${n1(hap.proxyCpuUsPer)}${each(hap)}` : '–'} | ${v ? `**${v.cpu.toFixed(2)}×**` : '–'} | ${v ? `${v.rate.toFixed(2)}×` : '–'} | ` +
+      `${ms(hot?.meanMs)} / ${ms(hap?.meanMs)} | ${errs} |`);
+  }
+  const seen = [...new Set(t.rows.map((r) => `${r.tls} ${r.cipher}, ${r.tempKey}`))];
+  out.push('', `Negotiated: ${seen.join('; ')}; ALPN as each case asks (h2 or http/1.1).`);
+  for (const r of t.rows) if (r.problems.length) out.push('', `- ${r.target}, ${r.case}: **${r.problems.join('; ')}**`);
+  for (const s of t.skipped ?? []) out.push('', `- ${s.target}${s.case ? `, ${s.case}` : ''}: skipped (${s.reason})`);
+  out.push('',
+    'Proxy CPU = utime+stime from /proc across the measured h2load runs ÷ handshakes or requests completed (hotproxy: master + proxy worker; HAProxy: its process). ' +
+      'A handshake row includes its one small request (and, judging by its backend\'s CPU, HAProxy a new backend connection per client connection, where hotproxy reuses its pool); latency is h2load\'s mean time for request. ' +
+      `h2load, proxy and backend share the same ${m.cores} cores, so rates are contention-bound; CPU per unit is the portable number.`,
+    '');
+  return out;
+}
+
 export function renderMarkdown(res) {
   const m = res.machine;
   const o = res.overhead;
   const lines = [
-    `# hotproxy benchmark (${res.quick ? 'quick' : 'full'})`,
+    `# hotproxy benchmark (${res.quick ? 'quick' : 'full'}${res.only ? `, only ${res.only.join(', ')}` : ''})`,
     '',
     `${m.date} · ${m.cores} cores · ${m.cpuModel} · Node ${m.node} · ${m.platform}`,
+  ];
+  if (o) lines.push(
     '',
     '## Proxy overhead',
     '',
@@ -145,10 +186,10 @@ export function renderMarkdown(res) {
     'Proxy CPU µs/req = utime+stime of every proxy process (hotproxy: master + proxy workers; HAProxy/nginx: all their processes) during the measured window ÷ requests completed. ' +
       'The direct row shows the backend\'s own CPU instead. hotproxy reaches its backend over a Unix socket, HAProxy/nginx over TCP 127.0.0.1. ' +
       `Load generator, proxy and backend share the same ${m.cores} cores, so req/s is contention-bound; CPU per request is the portable number.`,
-  ];
+  );
 
   const s = res.storm;
-  lines.push(
+  if (s) lines.push(
     '',
     '## Swap storm',
     '',
@@ -161,7 +202,7 @@ export function renderMarkdown(res) {
     'The no-retry client counts every request that did not return 200 (reset, refused, 5xx) and never resends. ' +
       'autocannon reconnects and resends on its own; it is shown for its `errors`/`timeouts`/`non2xx` view of the same storm.',
   );
-  for (const r of s.runs) {
+  for (const r of s?.runs ?? []) {
     lines.push(...failureNotes(r, r.deployErrors, 'deploy'));
     if (r.swapsUnseen) lines.push('', `- ${r.client}: ${r.swapsUnseen} deploy(s) whose new pid never answered within 10 s`);
   }
@@ -188,6 +229,6 @@ export function renderMarkdown(res) {
       if (!r.statusOk) lines.push('', `- ${r.client}: \`hotproxy status\` did not answer at the end`);
     }
   }
-  lines.push('', ...swapTargetLines(res), ...readinessLines(res), ...idleLines(res));
+  lines.push('', ...swapTargetLines(res), ...readinessLines(res), ...idleLines(res), ...tlsLines(res.tls, m));
   return `${lines.join('\n')}\n`;
 }

@@ -68,6 +68,7 @@ export function masterUnsupported(): string | undefined {
 
 export { closeParser, methods, newParser, statusForParseError, type NativeParser, type ParseError } from './http-parser.js';
 export { canSplice, splice } from './splice.js';
+export { parseFromStream } from './tls-parse.js';
 export {
   bindServerHandle, closeHandle, freezeReads, httpParserOf, idleHttpParsers, inheritedServerHandle, isBusyHttpSocket, listeningFd, sendHandle,
   socketFromHandle, type BoundHandle, type Frozen,

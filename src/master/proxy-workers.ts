@@ -79,6 +79,7 @@ export class ProxyWorkers {
   /** The latest of each, for workers started later (crash, upgrade). */
   private certs: CertPair[] = [];
   private tokens: AcmeTokens = {};
+  private tokensSeq = 0;
   /** A pause is on: workers started meanwhile (crash, upgrade) hold requests from the start. */
   private paused = false;
   private pauseSeq = 0;
@@ -265,9 +266,15 @@ export class ProxyWorkers {
   }
 
   /** The ACME HTTP-01 challenges to answer on the plain listeners. */
-  setTokens(tokens: AcmeTokens): void {
+  /** Resolves once every live worker answers them (the CA may fetch one the moment it is told). */
+  async setTokens(tokens: AcmeTokens): Promise<void> {
     this.tokens = tokens;
-    for (const w of this.live()) w.send({ t: 'acme', tokens });
+    const seq = ++this.tokensSeq;
+    await Promise.all(this.live().map(async (w) => {
+      const acked = w.waitFor((m) => m.t === 'tokens' && m.seq >= seq, ROUTE_ACK_TIMEOUT_MS);
+      w.send({ t: 'acme', seq, tokens });
+      await acked;
+    }));
   }
 
   reopenAccessLog(): void {

@@ -143,6 +143,7 @@ process.on('message', (msg: ToWorker, handle?: unknown) => {
     case 'acme':
       tokens = msg.tokens;
       edge?.setTokens(msg.tokens);
+      send({ t: 'tokens', seq: msg.seq });
       return;
     case 'reopen':
       accessLog?.reopen();

@@ -9,7 +9,8 @@ import { Acme } from '../acme/acme.js';
 /** Where the certificates and challenge tokens go: the proxy workers. */
 export interface EdgeSink {
   setCerts(pairs: CertPair[]): void;
-  setTokens(tokens: AcmeTokens): void;
+  /** Resolves once the workers answer them. */
+  setTokens(tokens: AcmeTokens): Promise<void>;
 }
 
 export interface Edge {

@@ -28,6 +28,9 @@ function digest(req, body, trailers) {
   return `${body.length}:${h.update(body).digest('hex').slice(0, 32)}`;
 }
 
+/** `x-seen-proto`, first in every answer made here: the X-Forwarded-Proto a proxy added, if any. */
+const seenProto = (req) => (req.headers['x-forwarded-proto'] === undefined ? [] : [['x-seen-proto', req.headers['x-forwarded-proto']]]);
+
 /**
  * Writes the body (`piece` bytes a write, `gap` ms between writes). Each write is awaited: Node
  * 22+ merges writes that queue up into one chunk, and tcp mode compares the framing too.
@@ -53,7 +56,7 @@ async function answer(req, res, body) {
   if (info === '103' || info === 'both') res.writeEarlyHints({ link: ['</a.css>; rel=preload; as=style', '</b.js>; rel=preload; as=script'], 'x-hint': 'early' });
   if (info === '102' || info === 'both') res.writeProcessing();
 
-  const headers = [['x-req', digest(req, body, req.rawTrailers)], ['content-type', q.has('sse') ? 'text/event-stream' : 'application/octet-stream']];
+  const headers = [...seenProto(req), ['x-req', digest(req, body, req.rawTrailers)], ['content-type', q.has('sse') ? 'text/event-stream' : 'application/octet-stream']];
   for (let i = 0; i < int(q, 'cookies'); i++) headers.push(['set-cookie', `c${i}=v${i}; Path=/; HttpOnly`]);
   for (let i = 0; i < int(q, 'hdrs'); i++) headers.push([`x-h${i}`, 'v'.repeat(int(q, 'hlen', 16))]);
   if (q.has('dup')) headers.push(['x-dup', 'one'], ['X-Dup', 'two'], ['x-dup', 'three']);
@@ -127,7 +130,7 @@ server.on('checkContinue', (req, res) => {
   const q = new URL(req.url, 'http://x').searchParams;
   if (!q.has('reject')) { res.writeContinue(); server.emit('request', req, res); return; }
   const status = int(q, 'reject');
-  res.writeHead(status, { 'content-length': '0', 'x-req': digest(req, Buffer.alloc(0), []), connection: 'close' });
+  res.writeHead(status, [...seenProto(req), ['content-length', '0'], ['x-req', digest(req, Buffer.alloc(0), [])], ['connection', 'close']].flat());
   res.end();
 });
 

@@ -3,13 +3,13 @@
 import { describe, expect, it } from 'vitest';
 import { fixedCorpus } from './corpus.js';
 import { compareCase, randomRun } from './differential.js';
-import { EXCHANGES, limit, MODES, SEED, startDirect, startProxied } from './harness.js';
+import { EXCHANGES, limit, MODES, portFor, SEED, startDirect, startProxied } from './harness.js';
 
 describe.each(MODES)('$name', (mode) => {
   it('answers every request of the fixed corpus exactly as the backend does', async () => {
     const [port, hp] = await Promise.all([startDirect(), startProxied(mode)]);
     const corpus = fixedCorpus();
-    const problems = (await limit(4, corpus.map((c) => () => compareCase(port, hp.port, c, mode.wire)))).flat();
+    const problems = (await limit(4, corpus.map((c) => () => compareCase(port, portFor(mode, hp), c, mode)))).flat();
     console.log(`corpus, ${mode.name}, ${process.version}: ${corpus.length} cases, ${problems.length} problems`);
     expect(problems).toEqual([]);
     expect(await hp.stop()).toBe(0);
@@ -17,7 +17,7 @@ describe.each(MODES)('$name', (mode) => {
 
   it(`answers ${EXCHANGES} seeded random exchanges exactly as the backend does (seed ${SEED})`, async () => {
     const [port, hp] = await Promise.all([startDirect(), startProxied(mode)]);
-    const run = await randomRun(port, hp.port, { seed: SEED, exchanges: EXCHANGES, lanes: 8, wire: mode.wire });
+    const run = await randomRun(port, portFor(mode, hp), { seed: SEED, exchanges: EXCHANGES, lanes: 8, via: mode });
     console.log(`random, ${mode.name}, ${process.version}: ${run.exchanges} exchanges, ${run.problems.length} differ (seed ${SEED})`);
     expect(run.problems.slice(0, 20), `seed ${SEED}: ${run.problems.length} of ${run.exchanges} exchanges differ`).toEqual([]);
     expect(run.exchanges).toBe(EXCHANGES);

@@ -5,16 +5,16 @@ import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 import { startHotproxy, type Hotproxy } from '../helpers/hotproxy.js';
 import { waitFor } from '../helpers/wait.js';
+import { makeCert, tempDir } from '../helpers/tls.js';
+import type { Via } from './differential.js';
 import { OFF_VARIABLE, type Internal } from '../../src/internals/index.js';
 import { INTERNALS_PROBED, NODE_INTERNAL_MISSING } from '../../src/messages.js';
 
 export const BACKEND = fileURLToPath(new URL('./backend.js', import.meta.url));
 
-export interface Mode {
+export interface Mode extends Via {
   name: string;
   args: string[];
-  /** Compare every byte (tcp mode), not only what HTTP says. */
-  wire?: boolean;
   env?: NodeJS.ProcessEnv;
   /** Internals switched off: the worker must say it falls back for each. */
   fallbacks?: Internal[];
@@ -29,12 +29,17 @@ export interface Mode {
 const TCP = ['--mode', 'tcp', '--ready-delay', '200ms'];
 
 export const MODES: Mode[] = [
-  { name: 'http mode, raw engine', args: ['--engine', 'raw'] },
-  { name: 'http mode, node engine', args: ['--engine', 'node'] },
+  { name: 'http mode, raw engine', args: ['--engine', 'raw'], proto: 'http' },
+  { name: 'http mode, node engine', args: ['--engine', 'node'], proto: 'http' },
   { name: 'tcp mode', args: TCP, wire: true },
-  { name: 'http mode, raw engine without hand-over (connections close gracefully on upgrade)', args: ['--engine', 'raw'], env: { [OFF_VARIABLE]: 'handover' }, fallbacks: ['handover'], noPipelining: true },
+  { name: 'http mode, raw engine without hand-over (connections close gracefully on upgrade)', args: ['--engine', 'raw'], env: { [OFF_VARIABLE]: 'handover' }, fallbacks: ['handover'], noPipelining: true, proto: 'http' },
   // Every Node internal reported missing: what another Node would get (src/internals).
-  { name: 'http mode on public APIs only (raw engine asked for, node engine serves, no hand-over)', args: ['--engine', 'raw'], env: { [OFF_VARIABLE]: 'all' }, fallbacks: ['http-parser', 'stream-wrap', 'handover'], noPipelining: true },
+  { name: 'http mode on public APIs only (raw engine asked for, node engine serves, no hand-over)', args: ['--engine', 'raw'], env: { [OFF_VARIABLE]: 'all' }, fallbacks: ['http-parser', 'stream-wrap', 'handover'], noPipelining: true, proto: 'http' },
+  // TLS at the edge (the client to --listen-tls, the direct side plain HTTP/1.1 as always). A
+  // TLS connection is never handed over: a retiring worker closes it after an answer, so a
+  // request pipelined behind that answer is the client's to resend (noPipelining, as above).
+  { name: 'https mode (HTTP/1.1 over TLS, ALPN http/1.1)', args: ['--engine', 'raw'], client: 'https', proto: 'https', noPipelining: true },
+  { name: 'h2 mode (HTTP/2 over TLS, ALPN h2)', args: ['--engine', 'raw'], client: 'h2', proto: 'https' },
   { name: 'tcp mode on public APIs only (pipe, no splice)', args: TCP, wire: true, env: { [OFF_VARIABLE]: 'all' }, fallbacks: ['http-parser', 'stream-wrap', 'handover'] },
 ];
 
@@ -54,8 +59,13 @@ export async function startDirect(): Promise<number> {
   return Number(m[1]);
 }
 
+/** Where the mode's client reaches hotproxy: its TLS listener, or its plain one. */
+export const portFor = (mode: Mode, hp: Hotproxy): number => (mode.client === undefined ? hp.port : hp.tlsPort);
+
 export async function startProxied(mode: Mode, extra: string[] = []): Promise<Hotproxy> {
-  const hp = await startHotproxy([...mode.args, ...extra], ['node', BACKEND], { env: mode.env });
+  const tls = mode.client === undefined ? [] : tlsArgs();
+  const hp = await startHotproxy([...mode.args, ...tls, ...extra], ['node', BACKEND], { env: mode.env });
+  if (mode.client !== undefined && !(hp.tlsPort > 0)) throw new Error(`${mode.name}: hotproxy reported no TLS listener`);
   for (const internal of mode.fallbacks ?? []) await hp.waitForLog(NODE_INTERNAL_MISSING, (l) => l.internal === internal);
   // A mode is what it says: on a Node without an internal, "raw engine" would quietly be the
   // node engine (and "hand-over" a graceful close), and its results would be the fallback's.
@@ -63,6 +73,11 @@ export async function startProxied(mode: Mode, extra: string[] = []): Promise<Ho
   const missing = Object.entries(probed).filter(([name, ok]) => !ok && !(mode.fallbacks ?? []).includes(name as Internal)).map(([name]) => name);
   if (missing.length > 0) throw new Error(`${mode.name}: this Node lacks ${missing.join(', ')}, so the mode would test a fallback`);
   return hp;
+}
+
+function tlsArgs(): string[] {
+  const pair = makeCert(tempDir(), 'conformance', ['conformance.test']);
+  return ['--listen-tls', '127.0.0.1:0', '--tls-cert', pair.cert, '--tls-key', pair.key];
 }
 
 /** Runs `tasks` with at most `n` at a time. */

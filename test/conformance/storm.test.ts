@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { stormRequest } from './corpus.js';
 import { randomRun, type Compared } from './differential.js';
-import { MODES, SEED, startDirect, startProxied } from './harness.js';
+import { MODES, portFor, SEED, startDirect, startProxied } from './harness.js';
 import { waitFor } from '../helpers/wait.js';
 
 const EVENTS = 10;
@@ -16,8 +16,8 @@ describe.each(MODES)('$name', (mode) => {
     const [port, hp] = await Promise.all([startDirect(), startProxied(mode)]);
     let stop = false;
     const live: Compared = { exchanges: 0, problems: [] };
-    const lanes = randomRun(port, hp.port, {
-      seed: SEED, exchanges: Infinity, lanes: 8, wire: mode.wire, make: stormRequest, live, until: () => stop, noPipelining: mode.noPipelining,
+    const lanes = randomRun(port, portFor(mode, hp), {
+      seed: SEED, exchanges: Infinity, lanes: 8, via: mode, make: stormRequest, live, until: () => stop, noPipelining: mode.noPipelining,
       // tcp mode pins a connection to its generation: lanes reconnect so old ones can drain.
       maxReuse: mode.wire ? 10 : 40,
     });

@@ -51,7 +51,7 @@ export const HOST = 'conformance.test';
 
 /** Deterministic upload bytes (the backend's generator, another block). */
 const BLOCK: Buffer = block(0x2545f491);
-const uploadBytes = (size: number, seed: number, piece: number): Generator<Buffer> => bytes(BLOCK, size, seed, piece, 104729);
+export const uploadBytes = (size: number, seed: number, piece: number): Generator<Buffer> => bytes(BLOCK, size, seed, piece, 104729);
 
 function head(r: Request): string {
   let h = `${r.method} ${r.target} HTTP/${r.version ?? '1.1'}\r\nhost: ${HOST}\r\n`;
@@ -203,6 +203,14 @@ class AnswerParser {
   }
 }
 
+/** Until `s` drains or closes (neither listener left behind). */
+export function drained(s: NodeJS.EventEmitter): Promise<void> {
+  return new Promise((resolve) => {
+    const go = (): void => { s.off('drain', go); s.off('close', go); resolve(); };
+    s.on('drain', go).on('close', go);
+  });
+}
+
 function fields(lines: string[]): Field[] {
   return lines.filter((l) => l !== '').map((l) => {
     const m = FIELD.exec(l);
@@ -225,11 +233,13 @@ export class Conn {
   /** A request on it was left without its body: the connection cannot carry another. */
   private spoiled = false;
 
-  constructor(port: number, private timeoutMs = 20_000) {
-    this.sock = net.connect(port, '127.0.0.1');
+  /** `connect`: the way to the server over TLS (`ready` when the handshake is done). */
+  constructor(port: number, private timeoutMs = 20_000, connect?: (port: number) => net.Socket) {
+    this.sock = connect ? connect(port) : net.connect(port, '127.0.0.1');
     this.sock.setNoDelay(true);
-    this.ready = new Promise((resolve, reject) => this.sock.once('connect', resolve).once('error', reject));
-    this.sock.once('connect', () => (this.port0 = this.sock.localPort!));
+    const up = connect ? 'secureConnect' : 'connect';
+    this.ready = new Promise((resolve, reject) => this.sock.once(up, resolve).once('error', reject));
+    this.sock.once(up, () => (this.port0 = this.sock.localPort!));
     this.sock.on('data', (d: Buffer) => this.onData(d));
     this.sock.on('end', () => this.onEnd());
     this.sock.on('error', (err) => this.fail(`${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`));
@@ -275,7 +285,7 @@ export class Conn {
     for (const p of pieces) {
       if (this.closed) return;
       if (!slow) {
-        if (!(typeof p === 'string' ? this.sock.write(p, 'latin1') : this.sock.write(p))) await new Promise((r) => this.sock.once('drain', r).once('close', r));
+        if (!(typeof p === 'string' ? this.sock.write(p, 'latin1') : this.sock.write(p))) await drained(this.sock);
         continue;
       }
       const b = typeof p === 'string' ? Buffer.from(p, 'latin1') : p;

@@ -37,7 +37,7 @@ export function makeCert(dir: string, base: string, names: string[] = ['a.test']
 
 export interface Handshake {
   serial: string;
-  alpn: string | false;
+  alpn: string | false | null;
   protocol: string | null;
 }
 

@@ -2,6 +2,7 @@
 // Node's http client, and the answer relayed — 1xx, head, body with backpressure both ways,
 // trailers both ways. Public APIs only: this is the data path that works on any Node.
 import http from 'node:http';
+import type { Http2ServerResponse, OutgoingHttpHeaders } from 'node:http2';
 import type { Target } from '../../ipc.js';
 import { UpstreamTimeoutError, UpstreamUnhealthyError } from '../../errors.js';
 import type { AccessEntry } from '../access-line.js';
@@ -40,7 +41,8 @@ export function upstreamFields(req: http.IncomingMessage, peer: Peer, out: Reque
 
 function expectsContinue(req: http.IncomingMessage): boolean {
   const e = req.headers.expect;
-  return e !== undefined && e.trim().toLowerCase() === '100-continue' && req.httpVersion === '1.1';
+  // HTTP/2 keeps the expectation (RFC 9110 §10.1.1): the 100 comes as a HEADERS frame.
+  return e !== undefined && e.trim().toLowerCase() === '100-continue' && (req.httpVersion === '1.1' || req.httpVersionMajor === 2);
 }
 
 /** `entry`: the request's access-log line, when there is an access log. */
@@ -97,6 +99,8 @@ export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: htt
     const out = responseFields(ures.rawHeaders, UNUSED, []);
     // Node refuses a Trailer field on a response it will not send chunked (it throws).
     if (!chunkedReply(req, ures.statusCode!, out)) dropField(out, 'trailer');
+    // A 204 has no Content-Length (RFC 9110 §8.6); HTTP/2 peers reset a stream whose 204 says one.
+    if (req.httpVersionMajor === 2 && ures.statusCode === 204) dropField(out, 'content-length');
     // In the array, not by setHeader: mixing the two makes Node keep one of repeated fields.
     if (ctx.closing()) out.push('connection', 'close');
     if (ctx.setCookie !== undefined) out.push('set-cookie', ctx.setCookie);
@@ -121,7 +125,11 @@ export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: htt
     });
     ures.on('end', () => {
       if (!settle()) return;
-      if (ures.rawTrailers.length > 0) res.addTrailers(pairs(plainFields(ures.rawTrailers, [])));
+      if (ures.rawTrailers.length > 0) {
+        const trailers = plainFields(ures.rawTrailers, []);
+        // HTTP/2's compatibility response takes trailers as an object only (its keys are the names).
+        res.addTrailers(req.httpVersionMajor === 2 ? h2Fields(trailers) : pairs(trailers));
+      }
       res.end();
     });
     // A response cut short must look cut short to the client, never complete.
@@ -160,6 +168,7 @@ function request(ctx: ForwardContext, req: http.IncomingMessage, target: Target,
 /** Relays a 1xx as far as Node's server can: 100, 102, 103 (others have no public API). */
 function relayInformational(req: http.IncomingMessage, res: http.ServerResponse, status: number, raw: string[]): void {
   if (req.httpVersion === '1.0' || res.headersSent) return;
+  if (req.httpVersionMajor === 2) { relayInformationalH2(res as unknown as Http2ServerResponse, status, raw); return; }
   if (status === 100) { res.writeContinue(); return; }
   // HTTP/2's compatibility response has no writeProcessing.
   if (status === 102) { if (typeof res.writeProcessing === 'function') res.writeProcessing(); return; }
@@ -174,6 +183,31 @@ function relayInformational(req: http.IncomingMessage, res: http.ServerResponse,
   }
   // Node sends early hints only with a Link field.
   if (hints.link !== undefined) res.writeEarlyHints(hints);
+}
+
+/**
+ * Over HTTP/2 any 1xx is a HEADERS frame on the stream (RFC 9113 §8.1): relayed as it came,
+ * its fields in order (the compatibility API has no 102 and reorders a 103's fields).
+ */
+function relayInformationalH2(res: Http2ServerResponse, status: number, raw: string[]): void {
+  const stream = res.stream;
+  if (stream.headersSent || stream.destroyed || stream.closed) return;
+  try {
+    stream.additionalHeaders({ ':status': status, ...h2Fields(plainFields(raw, [])) });
+  } catch {
+    // A field HTTP/2 cannot carry: the informational answer is only a hint, the final one follows.
+  }
+}
+
+/** Flat fields as an HTTP/2 header object: names lower-case, repeated fields kept in order. */
+function h2Fields(flat: string[]): OutgoingHttpHeaders {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i < flat.length; i += 2) {
+    const k = flat[i]!.toLowerCase();
+    const was = out[k];
+    out[k] = was === undefined ? flat[i + 1]! : [...(Array.isArray(was) ? was : [was]), flat[i + 1]!];
+  }
+  return out;
 }
 
 /** `<a>; rel=x, <b>; rel=y` → each link; commas inside <…> or quotes stay. */

@@ -24,6 +24,7 @@ import { waitUntil } from '../wait-until.js';
 import { Contexts } from './contexts.js';
 import { h2Options, Sessions } from './sessions.js';
 import { TLS_FINISHED } from '../../messages.js';
+import { parseFromStream } from '../../internals/index.js';
 
 export class TlsEngine extends HttpEngine {
   private contexts = new Contexts();
@@ -39,6 +40,8 @@ export class TlsEngine extends HttpEngine {
     this.sessions = new Sessions(log, cfg.keepAliveTimeoutMs);
     // Never listens: sessions are started on sockets the https servers handshook.
     this.h2 = http2.createServer(h2Options(), (req, res) => this.request(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse));
+    // As on HTTP/1.1: the backend answers an Expect: 100-continue (Node would send 100 itself).
+    this.h2.on('checkContinue', (req, res) => this.request(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse));
     this.h2.on('session', (s) => this.sessions.add(s));
   }
 
@@ -63,6 +66,8 @@ export class TlsEngine extends HttpEngine {
       if (socket.alpnProtocol === 'h2') { this.h2.emit('connection', socket); return; }
       this.h1.add(socket);
       socket.once('close', () => this.h1.delete(socket));
+      // Pipelined requests would otherwise fail the connection (internals/tls-parse.ts).
+      parseFromStream(socket);
       serveH1.call(server, socket);
     });
     // A failed handshake is the client's (or a scanner's) business, not an error of ours.

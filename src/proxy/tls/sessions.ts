@@ -2,15 +2,18 @@
 //
 // Invariant: no stream a client opened is refused. A session ends with a GOAWAY that first
 // announces the end with the largest stream id (2^31-1: everything the client may have in
-// flight is still taken), then, one round trip later (a PING), gives the real last stream id
-// with close(); the streams open by then run to their end.
+// flight is still taken), then, once the client has surely read it, gives the real last stream
+// id with close(); the streams open by then run to their end. "Surely read" takes two PINGs in
+// a row: nghttp2 sends a PING ahead of a GOAWAY queued before it (PINGs are urgent frames), so
+// the first ack may come from a client that has not seen the GOAWAY yet and is still opening
+// streams; the second PING is queued after the GOAWAY has gone out, and its ack follows it.
 import http2, { type ServerHttp2Session } from 'node:http2';
 import type { Logger } from '../../log.js';
 import { H2_FLOOD } from '../../messages.js';
 
 const MAX_STREAM_ID = 2 ** 31 - 1;
-/** The announcement's round trip is waited for this long at most. */
-const GOAWAY_RTT_MAX_MS = 1_000;
+/** The announcement's round trips are waited for this long at most (a client busy with big transfers acks late). */
+const GOAWAY_RTT_MAX_MS = 10_000;
 /** Rapid reset (CVE-2023-44487): more streams reset by the client than this within the window closes the session. */
 export const RESET_LIMIT = 200;
 const RESET_WINDOW_MS = 10_000;
@@ -82,6 +85,7 @@ export class Sessions {
       if (!s.closed && !s.destroyed) s.close();
     };
     const timer = setTimeout(close, GOAWAY_RTT_MAX_MS);
-    if (!s.ping(close)) close();
+    const second = (): void => { if (s.closed || s.destroyed || !s.ping(close)) close(); };
+    if (!s.ping(second)) close();
   }
 }

@@ -44,7 +44,8 @@ export class CertStore {
   private extra = new Map<string, CertPair>();
   private watch: DirWatch | undefined;
   private running: Promise<void> | undefined;
-  private again = false;
+  /** A look was asked for while one ran; `poll` if one of those was a poll tick. */
+  private again: { poll: boolean } | undefined;
   private closed = false;
 
   private constructor(private entries: Entry[], private log: Logger, private onChange: (pairs: CertPair[]) => void, private pollMs: number) {}
@@ -92,15 +93,14 @@ export class CertStore {
   private check(poll: boolean): void {
     if (this.closed) return;
     if (this.running !== undefined) {
-      this.again = true;
+      this.again = { poll: poll || (this.again?.poll ?? false) };
       return;
     }
     this.running = this.checkAll(poll).finally(() => {
       this.running = undefined;
-      if (this.again) {
-        this.again = false;
-        this.check(false);
-      }
+      const again = this.again;
+      this.again = undefined;
+      if (again !== undefined) this.check(again.poll);
     });
   }
 
@@ -169,7 +169,7 @@ export async function checkPair(f: PairFiles, now: Date): Promise<Checked> {
   try {
     privateKey = createPrivateKey(key);
   } catch (err) {
-    throw new TlsError(`--tls-key ${f.key} is not a PEM private key without a passphrase: ${opensslReason(err)}`);
+    throw new TlsError(`--tls-key ${f.key} is not a PEM private key: ${opensslReason(err)}`);
   }
   if (!leaf.checkPrivateKey(privateKey)) throw new TlsError(`--tls-key ${f.key} is not the key of the certificate in --tls-cert ${f.cert}`);
   const notAfter = new Date(leaf.validTo);

@@ -160,3 +160,16 @@ export function masterHandlesUsable(): string | undefined {
   if (typeof createServerHandle() !== 'function') return 'net._createServerHandle';
   return undefined;
 }
+
+/**
+ * Makes Node's http server parse `socket` from its 'data' events rather than consume its handle
+ * in C++. For a TLS socket that matters: Node pauses a connection whose new request arrives while
+ * the previous answer is still draining (readStop, and the parser paused), but TLSWrap goes on
+ * handing already-decrypted bytes to a consuming parser, which fails them with HPE_PAUSED and the
+ * client's next request (a POST after a large answer) is reset or timed out. From 'data' events a
+ * pause holds. Without the field nothing is consumed anyway.
+ */
+export function parseFromData(socket: net.Socket): void {
+  const h = (socket as unknown as { _handle?: { _consumed?: boolean } | null })._handle;
+  if (h !== null && h !== undefined) h._consumed = true;
+}

@@ -70,5 +70,5 @@ export { closeParser, methods, newParser, statusForParseError, type NativeParser
 export { canSplice, splice } from './splice.js';
 export {
   bindServerHandle, closeHandle, freezeReads, httpParserOf, idleHttpParsers, inheritedServerHandle, isBusyHttpSocket, listeningFd, sendHandle,
-  socketFromHandle, type BoundHandle, type Frozen,
+  parseFromData, socketFromHandle, type BoundHandle, type Frozen,
 } from './handles.js';

@@ -24,6 +24,7 @@ import { waitUntil } from '../wait-until.js';
 import { Contexts } from './contexts.js';
 import { h2Options, Sessions } from './sessions.js';
 import { TLS_FINISHED } from '../../messages.js';
+import { parseFromData } from '../../internals/index.js';
 
 export class TlsEngine extends HttpEngine {
   private contexts = new Contexts();
@@ -63,6 +64,8 @@ export class TlsEngine extends HttpEngine {
       if (socket.alpnProtocol === 'h2') { this.h2.emit('connection', socket); return; }
       this.h1.add(socket);
       socket.once('close', () => this.h1.delete(socket));
+      // Paused for backpressure, a consumed TLS socket still feeds the parser (src/internals).
+      parseFromData(socket);
       serveH1.call(server, socket);
     });
     // A failed handshake is the client's (or a scanner's) business, not an error of ours.

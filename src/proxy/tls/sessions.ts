@@ -29,6 +29,9 @@ export function h2Options(): http2.ServerOptions {
   };
 }
 
+/** Sessions whose end has begun (a second GOAWAY announcement would only repeat the first). */
+const ending = new WeakSet<ServerHttp2Session>();
+
 export class Sessions {
   private open = new Set<ServerHttp2Session>();
   private ending = false;
@@ -72,7 +75,8 @@ export class Sessions {
   }
 
   private end(s: ServerHttp2Session): void {
-    if (s.closed || s.destroyed) return;
+    if (s.closed || s.destroyed || ending.has(s)) return;
+    ending.add(s);
     s.goaway(http2.constants.NGHTTP2_NO_ERROR, MAX_STREAM_ID);
     let closed = false;
     const close = (): void => {
@@ -82,6 +86,14 @@ export class Sessions {
       if (!s.closed && !s.destroyed) s.close();
     };
     const timer = setTimeout(close, GOAWAY_RTT_MAX_MS);
-    if (!s.ping(close)) close();
+    // nghttp2 sends PING ahead of GOAWAY (its urgent queue), and a client that acks the PING
+    // before it reads the GOAWAY may open streams the final GOAWAY then refuses: the PING
+    // leaves only once the announcement has been written (the frame queue is empty).
+    const ping = (): void => {
+      if (closed || s.closed || s.destroyed) return;
+      if (s.state.outboundQueueSize !== undefined && s.state.outboundQueueSize > 0) { setImmediate(ping); return; }
+      if (!s.ping(close)) close();
+    };
+    setImmediate(ping);
   }
 }

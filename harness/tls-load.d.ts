@@ -60,6 +60,11 @@ export declare class H2Load implements Counted {
   readonly goaways: Map<number, number>;
   /** The last stream ids of the first 100 GOAWAYs. */
   readonly lastStreamIds: number[];
+  /**
+   * Requests a GOAWAY declared unprocessed (REFUSED_STREAM, no response head, id above the
+   * GOAWAY's last stream id) or Node never sent, sent again on a new session (RFC 9113 §8.7.1).
+   */
+  readonly unprocessed: number;
   /** The first 20 session errors. */
   readonly sessionErrors: string[];
   /** Sessions not closed yet. */

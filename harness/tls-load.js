@@ -7,7 +7,11 @@
 //   not a retry).
 // - H2Load: HTTP/2 (ALPN h2), a few streams at a time per session. A session that received
 //   GOAWAY takes no new streams; new requests go on a new session, while the streams already
-//   sent on the old one must still be answered.
+//   sent on the old one must still be answered. One exception, the protocol's own (RFC 9113
+//   §6.8, §8.7.1): a stream the server's GOAWAY declares unprocessed (its id is above the GOAWAY's
+//   last stream id, it was refused and got no response head), or one Node never sent (HEADERS
+//   not sent), is sent on a new session. It is counted apart (`unprocessed`), never as answered
+//   or failed; every other refusal, reset or error fails its request.
 //
 // Requests cycle through a mix of kinds: a GET with no body, POSTs of a few KB and of 64 KiB
 // echoed back, and a GET of a 1 MiB answer; each answer is checked against what was sent.
@@ -187,6 +191,8 @@ export class H2Load extends Counts {
     /** GOAWAY frames received: by error code, and the last stream ids they gave. */
     this.goaways = new Map();
     this.lastStreamIds = [];
+    /** Requests the server declared unprocessed by GOAWAY (or Node never sent), sent again on a new session. */
+    this.unprocessed = 0;
     /** Session errors (apart from the streams they failed, which are counted there). */
     this.sessionErrors = [];
     this.all = new Set();
@@ -211,6 +217,7 @@ export class H2Load extends Counts {
     });
     session.on('goaway', (code, lastStreamID) => {
       session.goneAway = true;
+      session.lastStreamId = Math.min(session.lastStreamId ?? lastStreamID, lastStreamID);
       this.goaways.set(code, (this.goaways.get(code) ?? 0) + 1);
       if (this.lastStreamIds.length < 100) this.lastStreamIds.push(lastStreamID);
     });
@@ -224,8 +231,7 @@ export class H2Load extends Counts {
     while (this.#running) await this.#once(client, requestOf(this.kinds[this.#seq++ % this.kinds.length]));
   }
 
-  #once(client, r) {
-    const t0 = performance.now();
+  #once(client, r, t0 = performance.now()) {
     return new Promise((resolve) => {
       const timer = { t: undefined };
       const settle = settler(this, t0, resolve, timer);
@@ -240,7 +246,10 @@ export class H2Load extends Counts {
         return;
       }
       let status = 0;
+      let frameError = '';
       const parts = [];
+      // A frame Node could not send: for HEADERS, the request never left this process.
+      stream.on('frameError', (type, code) => { frameError = ` (frame type ${type} not sent: ${code})`; });
       stream.on('response', (h) => { status = Number(h[':status']); });
       stream.on('data', (c) => parts.push(c));
       stream.on('end', () => settle(() => {
@@ -249,8 +258,26 @@ export class H2Load extends Counts {
         if (wrong !== undefined) this.fail(`${r.name}: ${wrong}`, false);
         else this.record(r.name, body);
       }));
-      stream.on('error', (err) => settle(() => this.fail(`${r.name}: ${`${err.code ?? ''} ${err.message}`.trim()}`, false)));
-      stream.on('close', () => settle(() => this.fail(`${r.name}: stream closed before its end (RST_STREAM ${stream.rstCode})`, false)));
+      let headersNotSent = false;
+      let handedOn = false;
+      // HEADERS (frame type 1) Node could not send: the request never left this process.
+      stream.on('frameError', (type) => { if (type === 1) headersNotSent = true; });
+      stream.on('error', (err) => {
+        // Judged once the GOAWAY that refused it has been seen (its event may come after).
+        setImmediate(() => {
+          const unprocessed = status === 0 && stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM
+            && (headersNotSent || (session.lastStreamId !== undefined && stream.id > session.lastStreamId));
+          if (unprocessed) {
+            this.unprocessed++;
+            handedOn = true;
+            clearTimeout(timer.t);
+            resolve(this.#once(client, r, t0));
+            return;
+          }
+          settle(() => this.fail(`${r.name}: ${`${err.code ?? ''} ${err.message}`.trim()}${frameError}`, false));
+        });
+      });
+      stream.on('close', () => setImmediate(() => setImmediate(() => !handedOn && settle(() => this.fail(`${r.name}: stream closed before its end (RST_STREAM ${stream.rstCode})`, false)))));
       if (this.#timeoutMs > 0) timer.t = setTimeout(() => stream.close(http2.constants.NGHTTP2_CANCEL), this.#timeoutMs);
       if (r.payload !== null) stream.end(r.payload);
     });

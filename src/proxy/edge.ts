@@ -37,7 +37,8 @@ export class EdgeAnswers {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': Buffer.byteLength(key) }).end(key);
       return true;
     }
-    if (!this.redirect) return false;
+    // A challenge path without an open token is the backend's (it may answer its own), never redirected.
+    if (!this.redirect || req.url!.startsWith(CHALLENGE_PREFIX)) return false;
     // 308, not 301: a POST stays a POST with its body.
     res.writeHead(308, { location: this.location(req.headers.host, req.url!), 'content-length': 0 }).end();
     return true;

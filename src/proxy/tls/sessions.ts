@@ -1,22 +1,25 @@
 // The HTTP/2 sessions of a TLS engine: their limits, their flood guard and their graceful end.
 //
-// Invariant: no stream a client opened is refused. A session ends with a GOAWAY that first
-// announces the end with the largest stream id (2^31-1: everything the client may have in
-// flight is still taken), and gives the real last stream id with close() only once the
-// client has surely read the announcement: two PING round trips after it (nghttp2 sends a
-// PING ahead of a GOAWAY queued before it, so only the second ack follows the GOAWAY), then a
-// quiet spell with no stream open and none arriving (acks, urgent frames, overtake HEADERS the
-// client queued before it read the GOAWAY). Until the acks come the session stays open: a
-// client that is not reading has not seen the announcement either. A client that saw it opens
-// no more streams on the session, and most close it themselves once their streams are done.
+// Ending a session gracefully has one race the protocol cannot close from the server's side:
+// a stream the client sends while the GOAWAY is on its way is not processed, and is answered
+// REFUSED_STREAM (safe to send again, RFC 9113 §8.7.1; browsers and curl do). The announcement
+// of RFC 9113 §6.8 (a first GOAWAY with the largest stream id) does not help on Node: nghttp2
+// ignores every new stream once it has sent any GOAWAY but a "shutdown notice", which Node does
+// not expose, so the announcement only delays the same refusals (measured). What hotproxy does
+// instead is choose the moment: the one GOAWAY goes out while a request is open, so a client
+// that waits for its answer before it sends again (one request at a time, as most do) reads
+// the GOAWAY before that answer and never races it; an idle session is ended as its next
+// request arrives, or after a quiet second. Clients that keep several streams in flight can
+// still have one refused (measured: a few per thousand in the storms), which they send again.
 import http2, { type ServerHttp2Session } from 'node:http2';
 import type { Logger } from '../../log.js';
 import { H2_FLOOD } from '../../messages.js';
 
-const MAX_STREAM_ID = 2 ** 31 - 1;
-/** After the round trip: no stream open and none new for this long, then the final GOAWAY. */
-const GOAWAY_QUIET_MS = 500;
-const QUIET_POLL_MS = 50;
+/** An idle session being ended waits this long for a stream to end it with, then goes. */
+const GOAWAY_QUIET_MS = 1_000;
+/** After the GOAWAY, a client that keeps the session open without streams this long is closed. */
+const LINGER_MS = 5_000;
+const LINGER_POLL_MS = 250;
 /** Rapid reset (CVE-2023-44487): more streams reset by the client than this within the window closes the session. */
 export const RESET_LIMIT = 200;
 const RESET_WINDOW_MS = 10_000;
@@ -38,10 +41,12 @@ export function h2Options(): http2.ServerOptions {
 interface State {
   /** Streams open now. */
   streams: number;
-  /** When the last stream arrived. */
-  lastStreamAt: number;
-  /** The GOAWAY announcement went out. */
+  /** Its end began. */
   ending: boolean;
+  /** The id of the last stream that arrived: the GOAWAY's last stream id. */
+  lastId: number;
+  /** When a stream last arrived or closed. */
+  lastActive: number;
 }
 
 export class Sessions {
@@ -55,7 +60,7 @@ export class Sessions {
   }
 
   add(s: ServerHttp2Session): void {
-    const state: State = { streams: 0, lastStreamAt: Date.now(), ending: false };
+    const state: State = { streams: 0, ending: false, lastId: 0, lastActive: Date.now() };
     this.open.set(s, state);
     s.once('close', () => this.open.delete(s));
     // A session that errs is closed by Node; the error is the client's business.
@@ -66,8 +71,9 @@ export class Sessions {
     let windowStart = Date.now();
     s.on('stream', (stream) => {
       state.streams++;
-      state.lastStreamAt = Date.now();
-      stream.once('close', () => state.streams--);
+      state.lastId = Math.max(state.lastId, stream.id ?? 0);
+      state.lastActive = Date.now();
+      stream.once('close', () => { state.streams--; state.lastActive = Date.now(); });
       stream.once('aborted', () => {
         const now = Date.now();
         if (now - windowStart > RESET_WINDOW_MS) { windowStart = now; resets = 0; }
@@ -94,23 +100,29 @@ export class Sessions {
     const state = this.open.get(s);
     if (state === undefined || state.ending || s.closed || s.destroyed) return;
     state.ending = true;
-    s.goaway(http2.constants.NGHTTP2_NO_ERROR, MAX_STREAM_ID);
-    const gone = (): boolean => s.closed || s.destroyed;
-    const whenQuiet = (): void => {
-      if (gone()) return;
-      if (state.streams === 0 && Date.now() - state.lastStreamAt >= GOAWAY_QUIET_MS) { s.close(); return; }
-      setTimeout(whenQuiet, QUIET_POLL_MS).unref();
+    const goaway = (): void => {
+      clearTimeout(timer);
+      s.off('stream', goaway);
+      if (s.closed || s.destroyed) return;
+      // Not close(): that destroys the socket as soon as the last stream is written, and a
+      // client still reading a big answer would lose its tail to the reset that follows
+      // (unread bytes of ours, a WINDOW_UPDATE of its own, make the close a reset). The
+      // client closes the session itself once it has read everything; one that does not
+      // is closed when it has been idle a while (or cut at the retire deadline).
+      s.goaway(http2.constants.NGHTTP2_NO_ERROR, state.lastId);
+      const linger = (): void => {
+        if (s.closed || s.destroyed) return;
+        if (state.streams === 0 && Date.now() - state.lastActive >= LINGER_MS) { s.close(); return; }
+        setTimeout(linger, LINGER_POLL_MS).unref();
+      };
+      linger();
     };
-    // Without an ack the client has read nothing: whatever it sends is still taken, and the
-    // session waits for the client to leave, or for the retire deadline.
-    const ping = (then: () => void): void => {
-      if (gone()) return;
-      if (!s.ping((err) => { if (err === null) then(); })) setTimeout(() => ping(then), QUIET_POLL_MS).unref();
-    };
-    ping(() => ping(() => {
-      // The quiet spell is counted from the round trip, not from a stream long ago.
-      state.lastStreamAt = Math.max(state.lastStreamAt, Date.now());
-      whenQuiet();
-    }));
+    const timer = setTimeout(goaway, GOAWAY_QUIET_MS);
+    timer.unref();
+    // With a request open, a client that waits for its answer before it sends again reads the
+    // GOAWAY first. An idle session is ended as its next request arrives (which the GOAWAY
+    // takes, and which runs to its end), or after a quiet spell.
+    if (state.streams > 0) { goaway(); return; }
+    s.on('stream', goaway);
   }
 }

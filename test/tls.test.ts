@@ -1,0 +1,202 @@
+// TLS at the edge, end to end: SNI picks the certificate, ALPN offers h2 and http/1.1, only
+// TLS 1.2 and 1.3 are spoken, the backend hears X-Forwarded-Proto https, plain HTTP can be
+// redirected (ACME challenges excepted), the h2 limits hold, WebSockets work over TLS, and
+// options that cannot work are refused with one line.
+import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import http2 from 'node:http2';
+import https from 'node:https';
+import tls from 'node:tls';
+import { promisify } from 'node:util';
+import WebSocket from 'ws';
+import { afterEach, describe, expect, it } from 'vitest';
+import { NODE_APP, runCli, startHotproxy, type Hotproxy } from './helpers/hotproxy.js';
+import { handshake, makeCert, tempDir, type MadeCert } from './helpers/tls.js';
+import { waitFor } from './helpers/wait.js';
+import { H2_FLOOD } from '../src/messages.js';
+
+const run = promisify(execFile);
+let dirs: string[] = [];
+afterEach(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); dirs = []; });
+
+function certs(...sets: [string, string[]][]): MadeCert[] {
+  const dir = tempDir();
+  dirs.push(dir);
+  return sets.map(([base, names]) => makeCert(dir, base, names));
+}
+
+const tlsArgs = (pairs: MadeCert[]): string[] => ['--listen-tls', '127.0.0.1:0', ...pairs.flatMap((p) => ['--tls-cert', p.cert, '--tls-key', p.key])];
+
+/** GET over HTTPS/1.1: status, headers, body. */
+function get(hp: Hotproxy, path: string, ca: string[]): Promise<{ status: number; body: string; alpn: string | false }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get({ host: '127.0.0.1', port: hp.tlsPort, path, ca, agent: false, ALPNProtocols: ['http/1.1'] }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c)).on('end', () => resolve({ status: res.statusCode!, body, alpn: (res.socket as tls.TLSSocket).alpnProtocol }));
+    });
+    req.on('error', reject);
+  });
+}
+
+/** GET over h2 on a new session: status, body, the ALPN protocol. */
+function h2get(hp: Hotproxy, path: string, ca: string[]): Promise<{ status: number; body: string; alpn: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const s = http2.connect(hp.tlsUrl, { ca });
+    s.on('error', reject);
+    const st = s.request({ ':path': path });
+    let status = 0;
+    let body = '';
+    st.on('response', (h) => { status = Number(h[':status']); });
+    st.on('data', (c) => (body += c)).on('end', () => { resolve({ status, body, alpn: s.alpnProtocol }); s.close(); });
+    st.on('error', reject);
+  });
+}
+
+describe('TLS at the edge', () => {
+  it('SNI picks the pair whose names match, exact or one-label wildcard; no SNI gets the first pair', async () => {
+    const [first, wild] = certs(['first', ['a.test']], ['wild', ['*.wild.test', 'exact.test']]);
+    const hp = await startHotproxy(tlsArgs([first!, wild!]));
+    expect((await handshake(hp.tlsPort, 'a.test')).serial).toBe(first!.serial);
+    expect((await handshake(hp.tlsPort, 'exact.test')).serial).toBe(wild!.serial);
+    expect((await handshake(hp.tlsPort, 'x.wild.test')).serial).toBe(wild!.serial);
+    // One label deep only, and unknown names: the first pair.
+    expect((await handshake(hp.tlsPort, 'a.b.wild.test')).serial).toBe(first!.serial);
+    expect((await handshake(hp.tlsPort, 'unknown.test')).serial).toBe(first!.serial);
+    // No SNI at all (servername '' sends none).
+    const noSni = await new Promise<string>((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port: hp.tlsPort, rejectUnauthorized: false }, () => { resolve(s.getPeerCertificate().serialNumber.toUpperCase()); s.end(); });
+      s.once('error', reject);
+    });
+    expect(noSni).toBe(first!.serial);
+    expect(await hp.stop()).toBe(0);
+  });
+
+  it('ALPN offers h2 and http/1.1: curl and Node clients get what they ask for', async () => {
+    const [pair] = certs(['edge', ['edge.test']]);
+    const hp = await startHotproxy(tlsArgs([pair!]));
+    expect((await handshake(hp.tlsPort, 'edge.test', { alpn: ['h2', 'http/1.1'] })).alpn).toBe('h2');
+    expect((await handshake(hp.tlsPort, 'edge.test', { alpn: ['http/1.1'] })).alpn).toBe('http/1.1');
+    const curl = async (flag: string): Promise<string> => (await run('curl', ['-sk', flag, '-o', '/dev/null', '-w', '%{http_version} %{http_code}', `${hp.tlsUrl}/`])).stdout;
+    expect(await curl('--http2')).toBe('2 200');
+    expect(await curl('--http1.1')).toBe('1.1 200');
+    expect((await h2get(hp, '/', [pair!.pem])).alpn).toBe('h2');
+    expect((await get(hp, '/', [pair!.pem])).alpn).toBe('http/1.1');
+    expect(await hp.stop()).toBe(0);
+  });
+
+  it('TLS 1.0 and 1.1 are refused, 1.2 and 1.3 accepted', async () => {
+    const [pair] = certs(['edge', ['edge.test']]);
+    const hp = await startHotproxy(tlsArgs([pair!]));
+    const speak = (v: tls.SecureVersion): Promise<string> => new Promise((resolve) => {
+      const s = tls.connect({ host: '127.0.0.1', port: hp.tlsPort, servername: 'edge.test', rejectUnauthorized: false, minVersion: v, maxVersion: v,
+        // OpenSSL 3 refuses TLS < 1.2 at its default security level on the client side too.
+        ciphers: 'DEFAULT:@SECLEVEL=0' }, () => { resolve(s.getProtocol() ?? 'none'); s.end(); });
+      s.once('error', (e: NodeJS.ErrnoException) => resolve(`refused ${e.code}`));
+    });
+    expect(await speak('TLSv1')).toMatch(/^refused /);
+    expect(await speak('TLSv1.1')).toMatch(/^refused /);
+    expect(await speak('TLSv1.2')).toBe('TLSv1.2');
+    expect(await speak('TLSv1.3')).toBe('TLSv1.3');
+    expect(await hp.stop()).toBe(0);
+  });
+
+  it('X-Forwarded-Proto is https over TLS (h1 and h2) and http on the plain listener', async () => {
+    const [pair] = certs(['edge', ['edge.test']]);
+    const hp = await startHotproxy(tlsArgs([pair!]));
+    const proto = (body: string): unknown => (JSON.parse(body) as { headers: Record<string, string> }).headers['x-forwarded-proto'];
+    expect(proto((await get(hp, '/headers', [pair!.pem])).body)).toBe('https');
+    expect(proto((await h2get(hp, '/headers', [pair!.pem])).body)).toBe('https');
+    expect(proto(await (await fetch(`${hp.url}/headers`)).text())).toBe('http');
+    expect(await hp.stop()).toBe(0);
+  });
+
+  it('--redirect-https answers plain requests with 308 to https://host:tlsport/path, but not ACME challenges', async () => {
+    const [pair] = certs(['edge', ['edge.test']]);
+    const hp = await startHotproxy([...tlsArgs([pair!]), '--redirect-https']);
+    const r = await fetch(`${hp.url}/some/path?q=1`, { redirect: 'manual', method: 'POST', body: 'x' });
+    expect(r.status).toBe(308);
+    expect(r.headers.get('location')).toBe(`https://127.0.0.1:${hp.tlsPort}/some/path?q=1`);
+    const c = await fetch(`${hp.url}/.well-known/acme-challenge/x`, { redirect: 'manual' });
+    expect(c.status).not.toBe(308);
+    expect(c.headers.get('location')).toBeNull();
+    // Over TLS nothing is redirected.
+    expect((await get(hp, '/', [pair!.pem])).status).toBe(200);
+    expect(await hp.stop()).toBe(0);
+  });
+
+  it('h2: SETTINGS_MAX_CONCURRENT_STREAMS is 128 and 300 streams at once are queued by the client, none failed', async () => {
+    const [pair] = certs(['edge', ['edge.test']]);
+    const hp = await startHotproxy(tlsArgs([pair!]));
+    const s = http2.connect(hp.tlsUrl, { ca: [pair!.pem] });
+    const settings = await new Promise<http2.Settings>((resolve) => s.once('remoteSettings', resolve));
+    expect(settings.maxConcurrentStreams).toBe(128);
+    const one = (): Promise<number> => new Promise((resolve) => {
+      const st = s.request({ ':path': '/slow?ms=200' });
+      let status = 0;
+      st.on('response', (h) => { status = Number(h[':status']); });
+      st.on('data', () => {}).on('end', () => resolve(status)).on('error', () => resolve(-1));
+    });
+    const statuses = await Promise.all(Array.from({ length: 300 }, one));
+    expect(statuses.filter((x) => x !== 200)).toEqual([]);
+    s.close();
+    expect(await hp.stop()).toBe(0);
+  });
+
+  it('rapid reset: 1000 streams opened and cancelled close the session with ENHANCE_YOUR_CALM and log H2_FLOOD; another client is served', async () => {
+    const [pair] = certs(['edge', ['edge.test']]);
+    const hp = await startHotproxy(tlsArgs([pair!]));
+    const s = http2.connect(hp.tlsUrl, { ca: [pair!.pem] });
+    s.on('error', () => {});
+    await new Promise((resolve) => s.once('connect', resolve));
+    const goaway = new Promise<number>((resolve) => s.once('goaway', (code) => resolve(code)));
+    for (let i = 0; i < 1000 && !s.closed && !s.destroyed; i++) {
+      const st = s.request({ ':path': '/slow?ms=1000' });
+      st.on('error', () => {});
+      st.close(http2.constants.NGHTTP2_CANCEL);
+      if (i % 50 === 49) await new Promise((r) => setImmediate(r));
+    }
+    expect(await goaway).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    await hp.waitForLog(H2_FLOOD);
+    const other = await h2get(hp, '/', [pair!.pem]);
+    expect(other.status).toBe(200);
+    s.destroy();
+    expect(await hp.stop()).toBe(0);
+  });
+
+  it('a WebSocket over TLS (HTTP/1.1) is tunnelled to the backend', async () => {
+    const [pair] = certs(['edge', ['edge.test']]);
+    const hp = await startHotproxy(tlsArgs([pair!]));
+    const ws = new WebSocket(`wss://127.0.0.1:${hp.tlsPort}/`, { ca: [pair!.pem] });
+    const messages: string[] = [];
+    ws.on('message', (m) => messages.push(m.toString()));
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    ws.send('hello');
+    await waitFor(() => messages.length === 1, 'the echo');
+    expect(messages[0]).toMatch(/^\d+:hello$/);
+    ws.close();
+    await new Promise((resolve) => ws.once('close', resolve));
+    expect(await hp.stop()).toBe(0);
+  });
+});
+
+describe('TLS options that cannot work', () => {
+  const oneLine = (stderr: string, pattern: RegExp): void => {
+    const lines = stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^hotproxy: /);
+    expect(lines[0]).toMatch(pattern);
+  };
+
+  it('--listen-tls without a certificate, --tls-cert without --tls-key, and tcp mode with --listen-tls: one line, exit 2', async () => {
+    const [pair] = certs(['edge', ['edge.test']]);
+    for (const [args, pattern] of [
+      [['--listen-tls', '127.0.0.1:0'], /--listen-tls needs a certificate/],
+      [['--listen-tls', '127.0.0.1:0', '--tls-cert', pair!.cert], /--tls-cert and --tls-key come in pairs/],
+      [['--mode', 'tcp', '--listen', '127.0.0.1:0', ...tlsArgs([pair!])], /--listen-tls is for http mode/],
+    ] as const) {
+      const r = await runCli([...args, '--', ...NODE_APP], {}, 20_000);
+      expect(r.status).toBe(2);
+      oneLine(r.stderr, pattern);
+    }
+  });
+});

@@ -40,7 +40,7 @@ describe.each(['raw', 'node'])('a canary (%s engine)', (engine) => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^canary generation 2 \(pids \d+\) serves 20 % of clients: /);
-    expect(hp.find(CANARY_STARTED)).toMatchObject({ gen: 2, percent: 20, beside: 1 });
+    expect(await hp.waitForLog(CANARY_STARTED)).toMatchObject({ gen: 2, percent: 20, beside: 1 });
     const clients = 600;
     const first: Array<{ gen: number; setCookie: string | undefined }> = [];
     for (let i = 0; i < clients; i++) first.push(await ask(hp, client(i)));

@@ -47,6 +47,8 @@ interface Session {
   session: ClientHttp2Session;
   ready: Promise<void>;
   goneAway: boolean;
+  /** The smallest last stream id a GOAWAY gave: streams above it were not processed. */
+  lastStreamId?: number;
   failure?: string;
   port0: number;
 }
@@ -65,9 +67,19 @@ function openSession(port: number): Session {
   });
   s.ready.catch(() => {});
   session.on('error', (err) => (s.failure ??= `session: ${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`));
-  session.on('goaway', () => (s.goneAway = true));
+  session.on('goaway', (_code: number, last: number) => {
+    s.goneAway = true;
+    s.lastStreamId = Math.min(s.lastStreamId ?? last, last);
+  });
   return s;
 }
+
+/**
+ * Requests a GOAWAY declared unprocessed (REFUSED_STREAM, stream id above its last stream id:
+ * RFC 9113 §8.7.1, nothing of them reached the backend) and that were therefore sent again on
+ * a new session, as every h2 client does. Counted apart, never as answered.
+ */
+export const unprocessed = { count: 0 };
 
 /**
  * An HTTP/2 client: requests are concurrent streams of its session. Once the server said
@@ -147,12 +159,25 @@ export class H2Conn {
         // An answer before the body was asked for: the rest is not wanted.
         if (!stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
       });
-      stream.on('error', (err) => finish(`stream: ${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`));
-      stream.on('close', () => {
+      stream.on('error', (err) => {
+        // Judged once the GOAWAY that refused it has been seen (its event may come after).
+        setImmediate(() => {
+          const last = sess.lastStreamId;
+          if (!done && !final && stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM && last !== undefined && (stream.id ?? 0) > last) {
+            done = true;
+            clearTimeout(timer);
+            unprocessed.count++;
+            resolve(this.send(r));
+            return;
+          }
+          finish(`stream: ${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`);
+        });
+      });
+      stream.on('close', () => setImmediate(() => setImmediate(() => {
         if (done) return;
         const code = stream.rstCode;
         finish(code === http2.constants.NGHTTP2_REFUSED_STREAM ? 'stream refused' : `stream closed (code ${code}) before the answer was complete${sess.failure ? ` (${sess.failure})` : ''}`);
-      });
+      })));
       if (!b || (!b.chunk && b.size === 0 && !trailers)) return;
       const upload = async (): Promise<void> => {
         if (r.expect100) {

@@ -71,12 +71,7 @@ export class Load {
   }
 
   #fail(reason, reused) {
-    const r = this.result;
-    const what = `${reason}${reused ? ' (reused connection)' : ''}`;
-    r.failed++;
-    if (reused) r.failedOnReused++;
-    if (r.errors.length < 20) r.errors.push(what);
-    r.errorCounts.set(what, (r.errorCounts.get(what) ?? 0) + 1);
+    countFailure(this.result, reason, reused);
   }
 
   /** Responses served so far by a backend pid. */
@@ -96,6 +91,15 @@ export class Load {
  * performance.now() of the first answer any of `pids` gave, by a client's `firstSeen` (pid ->
  * when it first answered), waiting up to `timeoutMs`; undefined if none did.
  */
+/** One failed request in a no-retry client's result: counted, and its reason kept (the first 20). */
+export function countFailure(r, reason, reused) {
+  const what = `${reason}${reused ? ' (reused connection)' : ''}`;
+  r.failed++;
+  if (reused) r.failedOnReused++;
+  if (r.errors.length < 20) r.errors.push(what);
+  r.errorCounts.set(what, (r.errorCounts.get(what) ?? 0) + 1);
+}
+
 export async function firstAnswer(firstSeen, pids, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

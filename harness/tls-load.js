@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
+import { countFailure } from './load.js';
 
 export { firstAnswer } from './load.js';
 
@@ -69,12 +70,7 @@ class Counts {
   }
 
   fail(reason, reused) {
-    const r = this.result;
-    const what = `${reason}${reused ? ' (reused connection)' : ''}`;
-    r.failed++;
-    if (reused) r.failedOnReused++;
-    if (r.errors.length < 20) r.errors.push(what);
-    r.errorCounts.set(what, (r.errorCounts.get(what) ?? 0) + 1);
+    countFailure(this.result, reason, reused);
   }
 
   servedBy(pid) {

@@ -45,6 +45,7 @@ export class Acme {
   private started = false;
   private stopped = false;
 
+  private armedAt: number | undefined;
   private constructor(private readonly opts: AcmeOptions, private readonly cache: AcmeCache, private readonly accountKey: string, private readonly ca: string | undefined) {
     this.names = [...new Set(opts.domains.map((d) => d.toLowerCase()))];
     this.log = opts.log.child({ component: 'acme' });
@@ -80,6 +81,7 @@ export class Acme {
   async stop(): Promise<void> {
     this.stopped = true;
     this.cancelTimer?.();
+    this.armedAt = undefined;
     this.abort.abort();
     this.backoff.cancel();
     await this.running;
@@ -93,9 +95,16 @@ export class Acme {
     this.opts.onCert(this.names[0]!, c.pair);
   }
 
+  /** When the next order is due (ms since the epoch); undefined when none is armed. */
+  get nextOrderAt(): number | undefined {
+    return this.armedAt;
+  }
+
   private arm(at: number): void {
     this.cancelTimer?.();
+    this.armedAt = at;
     this.cancelTimer = runAt(at, () => {
+      this.armedAt = undefined;
       this.running = this.order().finally(() => (this.running = undefined));
     });
   }

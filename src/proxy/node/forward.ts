@@ -2,10 +2,11 @@
 // Node's http client, and the answer relayed — 1xx, head, body with backpressure both ways,
 // trailers both ways. Public APIs only: this is the data path that works on any Node.
 import http from 'node:http';
-import type { Http2ServerResponse, OutgoingHttpHeaders } from 'node:http2';
+import type { Http2ServerResponse } from 'node:http2';
 import type { Target } from '../../ipc.js';
 import { UpstreamTimeoutError, UpstreamUnhealthyError } from '../../errors.js';
 import type { AccessEntry } from '../access-line.js';
+import { h2Fields, relayInformationalH2 } from '../tls/h2-request.js';
 import { REQ_BODY, REQ_CHUNKED, requestFields, responseFields, plainFields, type HeadOut, type Peer, type RequestOut } from '../headers.js';
 
 /** What the engine gives an exchange and hears back from it. */
@@ -183,31 +184,6 @@ function relayInformational(req: http.IncomingMessage, res: http.ServerResponse,
   }
   // Node sends early hints only with a Link field.
   if (hints.link !== undefined) res.writeEarlyHints(hints);
-}
-
-/**
- * Over HTTP/2 any 1xx is a HEADERS frame on the stream (RFC 9113 §8.1): relayed as it came,
- * its fields in order (the compatibility API has no 102 and reorders a 103's fields).
- */
-function relayInformationalH2(res: Http2ServerResponse, status: number, raw: string[]): void {
-  const stream = res.stream;
-  if (stream.headersSent || stream.destroyed || stream.closed) return;
-  try {
-    stream.additionalHeaders({ ':status': status, ...h2Fields(plainFields(raw, [])) });
-  } catch {
-    // A field HTTP/2 cannot carry: the informational answer is only a hint, the final one follows.
-  }
-}
-
-/** Flat fields as an HTTP/2 header object: names lower-case, repeated fields kept in order. */
-function h2Fields(flat: string[]): OutgoingHttpHeaders {
-  const out: Record<string, string | string[]> = {};
-  for (let i = 0; i < flat.length; i += 2) {
-    const k = flat[i]!.toLowerCase();
-    const was = out[k];
-    out[k] = was === undefined ? flat[i + 1]! : [...(Array.isArray(was) ? was : [was]), flat[i + 1]!];
-  }
-  return out;
 }
 
 /** `<a>; rel=x, <b>; rel=y` → each link; commas inside <…> or quotes stay. */

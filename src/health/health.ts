@@ -73,16 +73,19 @@ async function probeUntilHealthy(
   }
 
   let passes = 0;
-  let last = 'no health check finished';
+  let last: string | undefined;
   for (;;) {
     const left = deadline - Date.now();
-    if (left <= 0) throw new DeployError(`backend ${inst.pid} not healthy within ${timeoutMs} ms: ${last}`);
-    const result: ProbeResult = await guard(probeOnce(inst, opts, Math.min(left, opts.timeoutMs)));
+    if (left <= 0) throw new DeployError(`backend ${inst.pid} not healthy within ${timeoutMs} ms: ${last ?? 'no health check finished'}`);
+    const budget = Math.min(left, opts.timeoutMs);
+    const result: ProbeResult = await guard(probeOnce(inst, opts, budget));
     if (result.ok) {
       if (++passes >= opts.rise) return;
     } else {
       passes = 0;
-      last = result.reason;
+      // A check the deploy deadline cut short says less than the answer before it.
+      const cut = budget < opts.timeoutMs && Date.now() >= deadline;
+      if (!cut || last === undefined) last = result.reason;
     }
     await guard(sleep(Math.min(opts.intervalMs, Math.max(0, deadline - Date.now()))));
   }

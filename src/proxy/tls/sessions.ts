@@ -79,8 +79,8 @@ export class Sessions {
         if (now - windowStart > RESET_WINDOW_MS) { windowStart = now; resets = 0; }
         if (++resets <= RESET_LIMIT) return;
         this.log.warn({ resets, windowMs: RESET_WINDOW_MS, client: s.socket?.remoteAddress }, H2_FLOOD);
-        s.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
-        s.destroy();
+        // One GOAWAY with the code (a goaway() then destroy() would send a second, NO_ERROR).
+        s.destroy(new Error('rapid reset'), http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
       });
     });
     if (this.ending) this.end(s);

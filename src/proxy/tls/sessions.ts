@@ -17,8 +17,7 @@ import { H2_FLOOD } from '../../messages.js';
 
 /** An idle session being ended waits this long for a stream to end it with, then goes. */
 const GOAWAY_QUIET_MS = 1_000;
-/** After the GOAWAY, a client that keeps the session open without streams this long is closed. */
-const LINGER_MS = 5_000;
+/** How often a session past its GOAWAY is looked at (idle as long as the keep-alive timeout: closed). */
 const LINGER_POLL_MS = 250;
 /** Rapid reset (CVE-2023-44487): more streams reset by the client than this within the window closes the session. */
 export const RESET_LIMIT = 200;
@@ -43,8 +42,6 @@ interface State {
   streams: number;
   /** Its end began. */
   ending: boolean;
-  /** The id of the last stream that arrived: the GOAWAY's last stream id. */
-  lastId: number;
   /** When a stream last arrived or closed. */
   lastActive: number;
 }
@@ -60,7 +57,7 @@ export class Sessions {
   }
 
   add(s: ServerHttp2Session): void {
-    const state: State = { streams: 0, ending: false, lastId: 0, lastActive: Date.now() };
+    const state: State = { streams: 0, ending: false, lastActive: Date.now() };
     this.open.set(s, state);
     s.once('close', () => this.open.delete(s));
     // A session that errs is closed by Node; the error is the client's business.
@@ -71,7 +68,6 @@ export class Sessions {
     let windowStart = Date.now();
     s.on('stream', (stream) => {
       state.streams++;
-      state.lastId = Math.max(state.lastId, stream.id ?? 0);
       state.lastActive = Date.now();
       stream.once('close', () => { state.streams--; state.lastActive = Date.now(); });
       stream.once('aborted', () => {
@@ -108,11 +104,13 @@ export class Sessions {
       // client still reading a big answer would lose its tail to the reset that follows
       // (unread bytes of ours, a WINDOW_UPDATE of its own, make the close a reset). The
       // client closes the session itself once it has read everything; one that does not
-      // is closed when it has been idle a while (or cut at the retire deadline).
-      s.goaway(http2.constants.NGHTTP2_NO_ERROR, state.lastId);
+      // is closed after the keep-alive timeout without streams (or cut at the retire deadline).
+      // Its last stream id is nghttp2's last processed one (a stream whose HEADERS it took but
+      // whose 'stream' event is still to come is neither lost nor answered twice).
+      s.goaway(http2.constants.NGHTTP2_NO_ERROR);
       const linger = (): void => {
         if (s.closed || s.destroyed) return;
-        if (state.streams === 0 && Date.now() - state.lastActive >= LINGER_MS) { s.close(); return; }
+        if (state.streams === 0 && Date.now() - state.lastActive >= this.idleMs) { s.close(); return; }
         setTimeout(linger, LINGER_POLL_MS).unref();
       };
       linger();

@@ -29,10 +29,6 @@ export class Contexts {
     return this.first === undefined ? { ...TLS_OPTIONS } : { ...TLS_OPTIONS, cert: this.first.cert, key: this.first.key };
   }
 
-  get empty(): boolean {
-    return this.first === undefined;
-  }
-
   pick(servername: string): tls.SecureContext | undefined {
     const name = servername.toLowerCase();
     const exact = this.byName.get(name);

@@ -20,7 +20,7 @@ const GOAWAY_QUIET_MS = 1_000;
 /** How often a session past its GOAWAY is looked at (idle as long as the keep-alive timeout: closed). */
 const LINGER_POLL_MS = 250;
 /** Rapid reset (CVE-2023-44487): more streams reset by the client than this within the window closes the session. */
-export const RESET_LIMIT = 200;
+const RESET_LIMIT = 200;
 const RESET_WINDOW_MS = 10_000;
 
 /** Settings and Node's own flood counters, for http2.createServer. */

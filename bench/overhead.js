@@ -14,12 +14,13 @@ import { haproxyMissing, nginxMissing, startHaproxy, startNginx } from './lib/pr
 const BACKEND = fileURLToPath(new URL('./backend.js', import.meta.url));
 
 /**
- * `path`: what every request asks for ('/' 12 bytes, '/1m' 1 MiB); `connections`: how many at
- * once; `only`: names of the targets to measure (all when not given).
+ * `path`: what every request asks for (bench/backend.js: '/' 12 bytes, '/1m' 1 MiB, ...);
+ * `uploadBytes`: each request POSTs that many bytes instead; `connections`: how many at once;
+ * `only`: names of the targets to measure (all when not given).
  */
-export async function runOverhead({ quick, tool, without = [], rounds = quick ? 1 : 3, log = () => {}, path = '/', connections = 50, only }) {
+export async function runOverhead({ quick, tool, without = [], rounds = quick ? 1 : 3, log = () => {}, path = '/', connections = 50, uploadBytes = 0, only, measureS: seconds }) {
   const warmS = quick ? 2 : 3;
-  const measureS = quick ? 5 : 10;
+  const measureS = seconds ?? (quick ? 5 : 10);
   /** name -> samples, one per round; rows are their medians. */
   const samples = new Map();
   const skipped = new Map();
@@ -62,12 +63,12 @@ export async function runOverhead({ quick, tool, without = [], rounds = quick ? 
       try {
         target = await t.start();
         const url = `${target.url}${path === '/' ? '' : path}`;
-        await measure(tool, url, { seconds: warmS, connections });
+        await measure(tool, url, { seconds: warmS, connections, uploadBytes });
         // Pid lists are fixed before sampling so both samples cover the same processes.
         const proxyPids = target.proxyPids;
         const backendPids = target.backendPids;
         const p0 = cpuMicros(proxyPids), b0 = cpuMicros(backendPids);
-        const m = await measure(tool, url, { seconds: measureS, connections });
+        const m = await measure(tool, url, { seconds: measureS, connections, uploadBytes });
         const p1 = cpuMicros(proxyPids), b1 = cpuMicros(backendPids);
         if (!samples.has(t.name)) samples.set(t.name, []);
         samples.get(t.name).push({
@@ -99,7 +100,7 @@ export async function runOverhead({ quick, tool, without = [], rounds = quick ? 
     samples.has(name) ? medianRow(samples.get(name)) : { name, skipped: skipped.get(name) });
   const base = rows.find((r) => r.direct);
   for (const r of rows) if (!r.skipped && base) r.vsDirect = r.rps / base.rps;
-  return { tool, connections, path, warmS, measureS, rounds, rows };
+  return { tool, connections, path, uploadBytes, warmS, measureS, rounds, rows };
 }
 
 /** Each number is the median over the rounds on its own; `rounds` keeps every sample. */

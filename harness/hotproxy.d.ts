@@ -39,6 +39,8 @@ export declare class Hotproxy {
   /** Fails at once if hotproxy exited without writing the line. */
   waitForLog(msg: string, pred?: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
   /** Every pid hotproxy started: proxy workers and backends. */
+  /** Its last `n` log lines (of `minLevel` and above) and stderr, for a failed assertion's message. */
+  tail(n?: number, minLevel?: number): string;
   childPids(): number[];
   /** Active backend pids per the last Deployed line. */
   activePids(): number[];

@@ -64,6 +64,12 @@ export class Hotproxy {
     }
   }
 
+  /** Its last `n` log lines (of `minLevel` and above) and stderr: what a failed assertion should show. */
+  tail(n = 30, minLevel = 0) {
+    const lines = this.logs.filter((l) => (l.level ?? 0) >= minLevel).slice(-n).map((l) => JSON.stringify(l));
+    return [...lines, ...(this.stderr.trim() ? [`stderr: ${this.stderr.trim().slice(-2_000)}`] : [])].join('\n');
+  }
+
   /** Every pid hotproxy started: proxy workers and backends. */
   childPids() {
     const pids = new Set();

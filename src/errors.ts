@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'E_NO_ROUTE'
   | 'E_PAUSE_EXPIRED'
   | 'E_UPSTREAM_CLOSED'
+  | 'E_UPSTREAM_PROTOCOL'
   | 'E_UPSTREAM_TIMEOUT'
   | 'E_UPSTREAM_UNHEALTHY'
   | 'E_STOPPING'
@@ -126,6 +127,13 @@ export class StoppingError extends HotproxyError {
 export class UpstreamClosedError extends HotproxyError {
   constructor(message = 'the backend closed the connection') {
     super('E_UPSTREAM_CLOSED', message);
+  }
+}
+
+/** A backend's answer broke HTTP/1.1 framing in its body (a bad chunk size line, say). Maps to 502. */
+export class UpstreamProtocolError extends HotproxyError {
+  constructor(why: string) {
+    super('E_UPSTREAM_PROTOCOL', `the backend's answer is malformed: ${why}`);
   }
 }
 

@@ -142,6 +142,35 @@ describe('TLS at the edge', () => {
     expect(await hp.stop()).toBe(0);
   });
 
+  it('h2 streams the client resets while their answers are still flowing leave nothing in flight, and SIGTERM exits at once', async () => {
+    const [pair] = certs(['edge', ['edge.test']]);
+    const hp = await startHotproxy(tlsArgs([pair!]));
+    const s = http2.connect(hp.tlsUrl, { ca: [pair!.pem] });
+    // Each stream is reset once its answer is flowing: the backend is still sending (16 MB),
+    // the proxy waits for the client to take more.
+    const cancelled = (): Promise<unknown> => new Promise((resolve) => {
+      const st = s.request({ ':path': '/bytes?n=16000000' }).on('error', () => {}).on('close', resolve);
+      st.once('data', () => { st.pause(); st.close(http2.constants.NGHTTP2_CANCEL); });
+    });
+    await Promise.all(Array.from({ length: 5 }, cancelled));
+    // And uploads answered before they were sent whole, the client closing the stream after
+    // the answer as it may: the rest of each upload is not waited for.
+    const early = (): Promise<unknown> => new Promise((resolve) => {
+      const st = s.request({ ':path': '/status?code=200', ':method': 'POST' }).on('error', () => {}).on('close', resolve);
+      st.write(Buffer.alloc(4_000_000, 'u'));
+      st.on('data', () => {}).on('end', () => st.close(http2.constants.NGHTTP2_NO_ERROR));
+    });
+    await Promise.all(Array.from({ length: 5 }, early));
+    // Each cancelled exchange lets go of its upstream request: the generation has nothing in flight.
+    const inflight = async (): Promise<number | undefined> => ((await hp.status())?.generations as { inflight: number }[] | undefined)?.reduce((n, g) => n + g.inflight, 0);
+    await waitFor(async () => (await inflight()) === 0 || undefined, 'nothing in flight after the resets', 10_000);
+    s.close();
+    const t0 = Date.now();
+    expect(await hp.stop()).toBe(0);
+    // The drain deadline (30 s) is not what ended it: nothing was left to wait for.
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+
   it('rapid reset: 1000 streams opened and cancelled close the session with ENHANCE_YOUR_CALM and log H2_FLOOD; another client is served', async () => {
     const [pair] = certs(['edge', ['edge.test']]);
     const hp = await startHotproxy(tlsArgs([pair!]));

@@ -1,6 +1,9 @@
 // Throughput load: wrk when installed (C, one thread, cheap per request — it leaves more of a
 // small machine to the proxy), else autocannon in-process. Both report the same shape.
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Proc, which } from '../../harness/procs.js';
 
@@ -13,17 +16,22 @@ export function pickTool(without = []) {
   return 'autocannon';
 }
 
-/** Runs load for `seconds` against `url` and returns { requests, rps, p50Ms, p99Ms, errors, non2xx }. */
-export function measure(tool, url, { seconds, connections = 50 }) {
-  return tool === 'wrk' ? runWrk(url, seconds, connections) : runAutocannon(url, seconds, connections);
+/**
+ * Runs load for `seconds` against `url` and returns { requests, rps, p50Ms, p99Ms, errors, non2xx }.
+ * `uploadBytes`: every request is a POST with a body of that many bytes.
+ */
+export function measure(tool, url, { seconds, connections = 50, uploadBytes = 0 }) {
+  return tool === 'wrk' ? runWrk(url, seconds, connections, uploadBytes) : runAutocannon(url, seconds, connections, uploadBytes);
 }
 
-async function runWrk(url, seconds, connections) {
-  const wrk = new Proc(which('wrk'), ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url], { keepStdout: true });
+async function runWrk(url, seconds, connections, uploadBytes) {
+  const script = uploadBytes ? uploadScript(uploadBytes) : undefined;
+  const wrk = new Proc(which('wrk'), ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...(script ? ['-s', script.file] : []), url], { keepStdout: true });
   // wrk stops itself; the timer only guards against a hang.
   const guard = setTimeout(() => wrk.stop(2_000), (seconds + 15) * 1000);
   const code = await wrk.exited;
   clearTimeout(guard);
+  script?.remove();
   if (code !== 0) throw new Error(`wrk exited ${code}: ${wrk.stderr.trim()}`);
   return parseWrk(wrk.stdout);
 }
@@ -50,9 +58,18 @@ export function parseWrk(out) {
   };
 }
 
-function runAutocannon(url, seconds, connections) {
+/** A wrk script that POSTs `bytes` bytes with every request. */
+function uploadScript(bytes) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotproxy-wrk-'));
+  const file = path.join(dir, 'upload.lua');
+  fs.writeFileSync(file, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/octet-stream"\nwrk.body = string.rep("u", ${bytes})\n`);
+  return { file, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+function runAutocannon(url, seconds, connections, uploadBytes) {
   return new Promise((resolve, reject) => {
-    autocannon()({ url, connections, pipelining: 1, duration: seconds }, (err, r) => {
+    const upload = uploadBytes ? { method: 'POST', body: Buffer.alloc(uploadBytes, 'u') } : {};
+    autocannon()({ url, connections, pipelining: 1, duration: seconds, ...upload }, (err, r) => {
       if (err) return reject(err);
       resolve({
         requests: r.requests.total,

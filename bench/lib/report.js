@@ -115,14 +115,19 @@ function idleLines(res) {
   ];
 }
 
-function largeSection(o) {
-  if (!o) return [];
-  return [
-    '',
-    `### 1 MiB answers (${o.connections} connections, same targets)`,
-    '',
-    ...overheadTable(o),
-  ];
+
+/** One table per case, and hotproxy's CPU per request as a ratio of HAProxy's in the same mode. */
+function casesSection(title, cases) {
+  if (!cases?.length) return [];
+  const out = ['', `## ${title}`];
+  for (const c of cases) {
+    const cpu = (name) => c.rows.find((r) => r.name === name && !r.skipped)?.proxyCpuUsPerReq;
+    const ratios = ['http', 'tcp'].map((mode) => [mode, cpu(`hotproxy ${mode}`), cpu(`HAProxy ${mode}`)])
+      .filter(([, h, a]) => h != null && a != null).map(([mode, h, a]) => `${mode} ${(h / a).toFixed(2)}×`);
+    out.push('', `### ${c.name}`, '', `${c.connections} connections${c.uploadBytes ? `, POST of ${n0(c.uploadBytes)} bytes each` : `, GET ${c.path}`}, ` +
+      `${c.rounds} round(s) of ${c.measureS}s; hotproxy CPU per request over HAProxy's: ${ratios.join(', ') || '–'}`, '', ...overheadTable(c));
+  }
+  return out;
 }
 
 /** hotproxy's row beside HAProxy's for each case and certificate, as measured in the same run. */
@@ -181,8 +186,6 @@ export function renderMarkdown(res) {
     '',
     ...overheadTable(o),
     '',
-    ...largeSection(res.overheadLarge),
-    '',
     'Proxy CPU µs/req = utime+stime of every proxy process (hotproxy: master + proxy workers; HAProxy/nginx: all their processes) during the measured window ÷ requests completed. ' +
       'The direct row shows the backend\'s own CPU instead. hotproxy reaches its backend over a Unix socket, HAProxy/nginx over TCP 127.0.0.1. ' +
       `Load generator, proxy and backend share the same ${m.cores} cores, so req/s is contention-bound; CPU per request is the portable number.`,
@@ -229,6 +232,7 @@ export function renderMarkdown(res) {
       if (!r.statusOk) lines.push('', `- ${r.client}: \`hotproxy status\` did not answer at the end`);
     }
   }
+  lines.push(...casesSection('Bodies: per byte, both ways', res.bodies), ...casesSection('Many connections', res.connections));
   lines.push('', ...swapTargetLines(res), ...readinessLines(res), ...idleLines(res), ...tlsLines(res.tls, m));
   return `${lines.join('\n')}\n`;
 }

@@ -68,7 +68,9 @@ export function masterUnsupported(): string | undefined {
 
 export { closeParser, methods, newParser, statusForParseError, type NativeParser, type ParseError } from './http-parser.js';
 export { canSplice, splice } from './splice.js';
+export { canTap, tap, type Tap } from './handle-io.js';
 export { parseFromStream } from './tls-parse.js';
+export { holdOpenAfterPeerGoaway } from './h2-session.js';
 export {
   bindServerHandle, closeHandle, freezeReads, httpParserOf, idleHttpParsers, inheritedServerHandle, isBusyHttpSocket, listeningFd, sendHandle,
   socketFromHandle, type BoundHandle, type Frozen,

@@ -106,7 +106,9 @@ export class ProxyWorkers {
   /** Starts a worker and resolves once it is ready (or with why it is not). */
   private launch(index: number, timeoutMs: number): { w: ProxyWorker; ready: Promise<string | undefined> } {
     const { fds, tlsFds, config } = this.opts;
-    const child = spawn(process.execPath, [WORKER_PATH], {
+    // The master's Node flags (`node --cpu-prof hotproxy`, a heap limit) apply to its workers
+    // too, as cluster.fork() does it.
+    const child = spawn(process.execPath, [...process.execArgv, WORKER_PATH], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds, ...tlsFds],
     });
     const w = new ProxyWorker(index, child);

@@ -51,6 +51,8 @@ interface Session {
   lastStreamId?: number;
   failure?: string;
   port0: number;
+  /** The server ended the TLS connection (its FIN arrived). */
+  peerEnded?: boolean;
 }
 
 /** One HTTP/2 session to 127.0.0.1:port that must have chosen h2 by ALPN. */
@@ -60,6 +62,7 @@ function openSession(port: number): Session {
   s.ready = new Promise((resolve, reject) => {
     session.once('connect', (_s: ClientHttp2Session, socket: tls.TLSSocket) => {
       s.port0 = socket.localPort ?? 0;
+      socket.once('end', () => (s.peerEnded = true));
       if (socket.alpnProtocol === 'h2') resolve();
       else reject(new Error(`ALPN chose ${String(socket.alpnProtocol)}, not h2`));
     });
@@ -176,7 +179,8 @@ export class H2Conn {
       stream.on('close', () => setImmediate(() => setImmediate(() => {
         if (done) return;
         const code = stream.rstCode;
-        finish(code === http2.constants.NGHTTP2_REFUSED_STREAM ? 'stream refused' : `stream closed (code ${code}) before the answer was complete${sess.failure ? ` (${sess.failure})` : ''}`);
+        const how = `${a.bodyLength} body bytes read, session ${sess.session.destroyed ? 'destroyed' : sess.session.closed ? 'closing' : 'open'}${sess.goneAway ? ', GOAWAY seen' : ''}${sess.peerEnded ? ', the server closed the connection' : ''}`;
+        finish(code === http2.constants.NGHTTP2_REFUSED_STREAM ? 'stream refused' : `stream closed (code ${code}) before the answer was complete (${how})${sess.failure ? ` (${sess.failure})` : ''}`);
       })));
       if (!b || (!b.chunk && b.size === 0 && !trailers)) return;
       const upload = async (): Promise<void> => {

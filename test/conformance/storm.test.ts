@@ -38,10 +38,12 @@ describe.each(MODES)('$name', (mode) => {
     const run = await lanes;
     console.log(`storm, ${mode.name}, ${process.version}: ${run.exchanges} exchanges through ${EVENTS} HUPs and ${EVENTS} USR2s, ${run.problems.length} failed or differ${mode.client === 'h2' ? `, ${unprocessed.count} declared unprocessed by GOAWAY and sent again` : ''} (seed ${SEED})`);
     expect(outcomes).toEqual(Array.from({ length: EVENTS }, () => ['Deployed', 'Upgraded']).flat());
-    expect(run.problems.slice(0, 20), `seed ${SEED}: ${run.problems.length} of ${run.exchanges} exchanges failed or differ`).toEqual([]);
+    expect(run.problems.slice(0, 20), `seed ${SEED}: ${run.problems.length} of ${run.exchanges} exchanges failed or differ; hotproxy's warnings:\n${hp.tail(40, 40)}`).toEqual([]);
     expect(run.exchanges).toBeGreaterThanOrEqual(EVENTS * 2 * BETWEEN);
     // Only h2 has such a thing, and only a few per upgrade (streams already on their way).
     expect(unprocessed.count).toBeLessThanOrEqual(mode.client === 'h2' ? EVENTS * 4 : 0);
-    expect(await hp.stop()).toBe(0);
+    const started = Date.now();
+    const code = await hp.stop();
+    expect(code, `hotproxy's exit after SIGTERM (${Date.now() - started} ms), its last lines:\n${hp.tail(60)}`).toBe(0);
   });
 });

@@ -21,6 +21,7 @@ import { Tunnels } from '../tunnels.js';
 import { place } from '../canary.js';
 import { waitUntil } from '../wait-until.js';
 import { openUpgradeTunnel } from '../upgrade-tunnel.js';
+import { responseComplete, responseGone } from '../tls/h2-request.js';
 import { CONNECTIONS_HANDED_OVER } from '../../messages.js';
 import { h1Fields } from '../tls/h2-request.js';
 import type { EdgeAnswers } from '../edge.js';
@@ -143,7 +144,7 @@ export class HttpEngine implements Engine {
   private logWhenClosed(res: http.ServerResponse, e: AccessEntry): void {
     res.once('close', () => {
       e.status = res.headersSent ? res.statusCode : 0;
-      if (!res.writableFinished) e.cut ??= 'client';
+      if (!responseComplete(res)) e.cut ??= 'client';
       this.accessLog!.record(e);
     });
   }
@@ -166,7 +167,7 @@ export class HttpEngine implements Engine {
   }
 
   private forward(req: http.IncomingMessage, res: http.ServerResponse, job: Job, target: Target, attempt: number): void {
-    if (res.destroyed) return;
+    if (responseGone(res)) return;
     const { retryable, entry } = job;
     this.inflight.inc(target.gen);
     (res as Tracked).gen = target.gen;
@@ -185,10 +186,10 @@ export class HttpEngine implements Engine {
       },
       stalled: (t) => this.router.markDown(t, 'timeout'),
       failed: (err, t) => {
-        const again = afterFailure(this.router, t, err, attempt, retryable && !res.destroyed);
+        const again = afterFailure(this.router, t, err, attempt, retryable && !responseGone(res));
         if (again === 'route') { this.route(req, res, job, attempt + 1); return; }
         if (again !== undefined) { this.forward(req, res, job, again, attempt + 1); return; }
-        if (!res.destroyed) this.fail(res, err, entry, t);
+        if (!responseGone(res)) this.fail(res, err, entry, t);
       },
     }, req, res, target, job.fields, job.flags, entry);
   }

@@ -69,8 +69,10 @@ export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: htt
     ctx.failed(err as Error, target);
     return;
   }
+  // Unsettled, the answer is not complete: the client left before it (an HTTP/2 stream
+  // reset says writableFinished too, so that cannot be the test).
   const onClientClose = (): void => {
-    if (!res.writableFinished && settle()) up.destroy();
+    if (settle()) up.destroy();
   };
   res.on('close', onClientClose);
   // Nothing of an answer yet, and it may go elsewhere: an instance that leaves rotation
@@ -139,7 +141,10 @@ export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: htt
   });
   if (!(flags & REQ_BODY)) { up.end(); return; }
   req.on('data', (chunk: Buffer) => {
-    if (!up.write(chunk)) { req.pause(); up.once('drain', () => req.resume()); }
+    // The upstream request is gone (the client left, the backend broke off): the rest of the
+    // upload is read and dropped, never left waiting for a 'drain' that cannot come.
+    if (up.destroyed) return;
+    if (!up.write(chunk)) { req.pause(); up.once('drain', () => req.resume()); up.once('close', () => req.resume()); }
   });
   req.on('end', () => {
     if (req.rawTrailers.length > 0 && flags & REQ_CHUNKED) up.addTrailers(pairs(plainFields(req.rawTrailers, [])));

@@ -7,9 +7,11 @@ import type { Target } from '../../ipc.js';
 import { REQ_CHUNKED, REQ_EXPECT_OTHER, RES_LENGTH, type HeadOut } from '../headers.js';
 import { ClientInput, HOLD_DONE, HOLD_ROUTE, HOLD_UPSTREAM } from './client-input.js';
 import type { RawEngine } from './engine.js';
-import { informationalHead, lastChunk, responseHead } from './heads.js';
+import { chunkedBody, contentLength, informationalHead, lastChunk, responseHead } from './heads.js';
 import { proxyResponse, type Req } from './request.js';
-import type { Exchange } from './upstream.js';
+import { PUMP_BODY, type Exchange } from './upstream.js';
+import { PUMP_MIN_BYTES } from './body-pump.js';
+import { canTap } from '../../internals/index.js';
 import { cookiesInHead, place } from '../canary.js';
 import { afterFailure, bodyFor, statusFor } from '../failure.js';
 import type { Cut } from '../access-line.js';
@@ -111,7 +113,26 @@ export class ClientConn extends ClientInput implements Exchange {
     if (req.setCookie !== undefined) head += `set-cookie: ${req.setCookie}\r\n`;
     req.persist = persist;
     this.socket.write(head + '\r\n', 'latin1');
-    return req.isHead ? 1 : 0;
+    if (req.isHead) return 1;
+    return this.pumps(req, out.flags, status, headers) ? PUMP_BODY : 0;
+  }
+
+  /**
+   * Whether the body goes by the pump (body-pump.ts): a big Content-Length body, or a chunked
+   * one the client gets chunked as well, between two plain TCP sockets.
+   */
+  private pumps(req: Req, flags: number, status: number, headers: string[]): boolean {
+    if (status === 204 || status === 304) return false;
+    const up = req.up!;
+    let length: number;
+    if (flags & RES_LENGTH) {
+      length = contentLength(headers);
+      if (length < PUMP_MIN_BYTES) return false;
+    } else if (req.chunked && chunkedBody(headers)) length = -1;
+    else return false;
+    if (!canTap(up.socket, this.socket)) return false;
+    up.pumpBody(length);
+    return true;
   }
 
   onFirstByte(): void {
@@ -134,8 +155,9 @@ export class ClientConn extends ClientInput implements Exchange {
     return s.write('\r\n', 'latin1');
   }
 
-  onResponseEnd(trailers: string[] | null): void {
+  onResponseEnd(trailers: string[] | null, pumped = 0): void {
     const req = this.cur!;
+    req.bytes += pumped;
     if (req.chunked) this.socket.write(lastChunk(trailers), 'latin1');
     req.up = null;
     traffic.record(req.gen, req.status, req.t0);

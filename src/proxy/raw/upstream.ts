@@ -6,6 +6,7 @@ import { keepAliveMs } from './heads.js';
 import { UPSTREAM_IDLE_MS } from '../engine.js';
 import { UpstreamClosedError, UpstreamTimeoutError, UpstreamUnhealthyError } from '../../errors.js';
 import { closeParser, newParser, type NativeParser } from '../../internals/index.js';
+import { BodyPump, type PumpOwner } from './body-pump.js';
 
 
 /** What an upstream connection reports to the client exchange it serves. */
@@ -19,8 +20,11 @@ export interface Exchange {
   onInformational(status: number, msg: string, headers: string[]): void;
   /** false: the client is not keeping up; the upstream pauses until the client drains. */
   onResponseBody(chunk: Buffer): boolean;
-  /** `trailers`: the trailer fields of a chunked response (flat name/value list), or null. */
-  onResponseEnd(trailers: string[] | null): void;
+  /**
+   * `trailers`: the trailer fields of a chunked response (flat name/value list), or null;
+   * `pumped`: body bytes the body pump moved (not seen by onResponseBody).
+   */
+  onResponseEnd(trailers: string[] | null, pumped?: number): void;
   onUpstreamError(err: Error): void;
   onUpstreamDrain(): void;
   /** Idempotent, without a body, not answered yet: it may be sent to another instance. */
@@ -96,9 +100,14 @@ export class UpstreamPool {
 
 // One instance for every exchange: it carries nothing of the request it ends.
 const CLOSED = new UpstreamClosedError();
+const EMPTY = Buffer.alloc(0);
 const UNHEALTHY = new UpstreamUnhealthyError();
 
-export class UpConn {
+/** onResponseHead's answer when the body is to go by the pump (llhttp's "skip body, upgrade": it stops after the head). */
+export const PUMP_BODY = 2;
+const NO_PUMP = -2;
+
+export class UpConn implements PumpOwner {
   readonly socket: net.Socket;
   private parser: NativeParser;
   private x: Exchange | null = null;
@@ -122,18 +131,49 @@ export class UpConn {
   private silent = 0;
   /** Any byte of a response (a 1xx too) arrived for the current exchange. */
   private answered = false;
+  /** The body of the answer being parsed goes by the pump: its Content-Length, -1 chunked. */
+  private pumpLength = NO_PUMP;
+  private pump: BodyPump | null = null;
 
   constructor(private pool: UpstreamPool) {
     pool.all.add(this);
     const s = (this.socket = net.connect(pool.target.address));
     s.setNoDelay(true);
-    const { onHeaders, onHeadersComplete, onBody, onMessageComplete } = this;
-    this.parser = newParser('response', { onHeaders, onHeadersComplete, onBody, onMessageComplete });
+    this.parser = this.newParser();
     s.on('data', this.onData);
     s.on('drain', this.onDrain);
     s.on('end', this.onEnd);
     s.on('error', this.onError);
     s.on('close', this.onClose);
+  }
+
+  private newParser(): NativeParser {
+    const { onHeaders, onHeadersComplete, onBody, onMessageComplete } = this;
+    return newParser('response', { onHeaders, onHeadersComplete, onBody, onMessageComplete });
+  }
+
+  /** Called by the exchange from onResponseHead (which then returns PUMP_BODY). */
+  pumpBody(length: number): void {
+    this.pumpLength = length;
+  }
+
+  heard(): void {
+    this.silent = 0;
+  }
+
+  pumped(bytes: number, trailers: string[] | null, extra: boolean): void {
+    this.pump = null;
+    this.pumpLength = NO_PUMP;
+    // The parser stopped at the head, as for an upgrade: the next answer needs a fresh one.
+    closeParser(this.parser);
+    this.parser = this.newParser();
+    // Bytes after the end of the answer: nobody asked for them, so the connection is spoiled.
+    if (extra) this.reusable = false;
+    this.complete(trailers, bytes);
+  }
+
+  pumpFailed(err: Error): void {
+    this.fail(err);
   }
 
   attach(x: Exchange): void {
@@ -156,7 +196,7 @@ export class UpConn {
    * upload is still to come from the client (nothing of it waiting to be written).
    */
   tick(limit: number): void {
-    if (this.x === null || this.paused) return;
+    if (this.x === null || this.paused || this.pump?.waiting) return;
     if (!this.requestSent && this.socket.writableLength === 0) { this.silent = 0; return; }
     if (++this.silent >= limit) this.fail(new UpstreamTimeoutError(this.pool.timeoutMs));
   }
@@ -180,6 +220,7 @@ export class UpConn {
     if (this.dead) return;
     this.dead = true;
     this.pool.remove(this);
+    this.pump?.stop();
     this.socket.destroy();
     closeParser(this.parser);
   }
@@ -193,7 +234,12 @@ export class UpConn {
     c.cork();
     const r = this.parser.execute(d);
     c.uncork();
-    if (typeof r !== 'number') this.fail(r);
+    if (typeof r !== 'number') { this.fail(r); return; }
+    // The head asked for the pump: the parser stopped after it, the rest is the body's.
+    if (this.pumpLength !== NO_PUMP && this.pump === null && this.x !== null) {
+      this.pump = new BodyPump(this, this.socket, c, this.pumpLength);
+      this.pump.start(r === d.length ? EMPTY : d.subarray(r), c);
+    }
   };
 
   private onHeaders = (headers: string[]): void => {
@@ -233,18 +279,24 @@ export class UpConn {
 
   private onMessageComplete = (): void => {
     if (this.informational) { this.informational = false; return; }
-    const x = this.x;
+    // llhttp ends a message it stops at ("upgrade") here: the pump ends this one.
+    if (this.pumpLength !== NO_PUMP) return;
     const trailers = this.trailers;
+    this.trailers = null;
+    this.complete(trailers, 0);
+  };
+
+  private complete(trailers: string[] | null, pumped: number): void {
+    const x = this.x;
     this.x = null;
     this.inBody = false;
-    this.trailers = null;
     // Backpressure was the finished exchange's: a pooled connection that stayed paused would
     // never read its next response (and an idle one must read, to see the backend close it).
     this.resume();
     if (this.reusable && this.requestSent && !this.dead && this.keepAliveMs > 0) this.pool.release(this);
     else this.destroy();
-    x?.onResponseEnd(trailers);
-  };
+    x?.onResponseEnd(trailers, pumped);
+  }
 
   private onDrain = (): void => {
     this.x?.onUpstreamDrain();

@@ -32,6 +32,11 @@ export class TlsEngine extends HttpEngine {
   private sessions: Sessions;
   /** HTTP/1.1 connections over TLS. */
   private h1 = new Set<tls.TLSSocket>();
+  /**
+   * Every accepted TCP connection until it closes, its handshake too: one that is still
+   * handshaking when a retire looks is neither h1 nor a session yet, and becomes one after.
+   */
+  private accepted = new Set<net.Socket>();
   private retiring = false;
 
   constructor(router: Router, inflight: Inflight, cfg: WorkerConfig, log: Logger, accessLog: AccessLog | null) {
@@ -59,6 +64,10 @@ export class TlsEngine extends HttpEngine {
       SNICallback: (name, cb) => cb(null, this.contexts.pick(name)),
     });
     this.attach(server);
+    server.on('connection', (socket: net.Socket) => {
+      this.accepted.add(socket);
+      socket.once('close', () => this.accepted.delete(socket));
+    });
     // Node's https server serves every connection as HTTP/1.1; those that chose h2 go to the session server.
     const serveH1 = server.listeners('secureConnection')[0] as (s: tls.TLSSocket) => void;
     server.removeAllListeners('secureConnection');
@@ -86,7 +95,7 @@ export class TlsEngine extends HttpEngine {
   }
 
   override async connections(): Promise<number> {
-    return this.h1.size + this.sessions.size + this.tunnels.size;
+    return Math.max(this.accepted.size, this.h1.size + this.sessions.size) + this.tunnels.size;
   }
 
   /** A TLS connection is never adopted: it cannot be handed over. */
@@ -97,7 +106,7 @@ export class TlsEngine extends HttpEngine {
     this.retiring = true;
     for (const s of this.servers) net.Server.prototype.close.call(s);
     this.sessions.endAll();
-    await waitUntil(() => this.h1.size === 0 && this.sessions.size === 0 && this.tunnels.size === 0, timeoutMs);
+    await waitUntil(() => this.accepted.size === 0 && this.h1.size === 0 && this.sessions.size === 0 && this.tunnels.size === 0, timeoutMs);
     this.log.info({ left: await this.connections() }, TLS_FINISHED);
     await this.stop(Math.max(0, deadline - Date.now()), 0);
   }
@@ -109,6 +118,9 @@ export class TlsEngine extends HttpEngine {
     const deadline = Date.now() + timeoutMs;
     await waitUntil(() => this.h1.size === 0, Math.min(graceMs, timeoutMs));
     await super.stop(Math.max(0, deadline - Date.now()), 0);
+    // Nothing is in flight to a backend now, but an HTTP/2 stream may still hold the tail of
+    // its answer for a slow reader (flow control): it closes once the client has it all.
+    await waitUntil(() => this.sessions.streams() === 0, Math.max(0, deadline - Date.now()));
     this.sessions.destroyAll();
   }
 }

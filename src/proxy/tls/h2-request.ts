@@ -3,7 +3,7 @@
 // split Cookie fields are joined again (§8.2.3), and a body without a Content-Length goes
 // chunked, since HTTP/2 frames it by DATA frames. Answers' 1xx and trailers go the other way.
 import type http from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse, OutgoingHttpHeaders } from 'node:http2';
+import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Stream, type OutgoingHttpHeaders } from 'node:http2';
 import { plainFields } from '../headers.js';
 
 /** `req` is an HTTP/2 compatibility request (httpVersionMajor 2): its fields for an HTTP/1.1 head. */
@@ -56,4 +56,22 @@ export function h2Fields(flat: string[]): OutgoingHttpHeaders {
     out[k] = was === undefined ? flat[i + 1]! : [...(Array.isArray(was) ? was : [was]), flat[i + 1]!];
   }
   return out;
+}
+
+// Http2ServerResponse is not an http.ServerResponse in two ways that matter to the engine: it
+// has no `destroyed`, and once its stream is closed it says writableFinished, reset or not.
+// (An http.ServerResponse that `res.destroyed` left unchecked, or a reset taken for a
+// finished answer, left an upstream request paused forever and its generation in flight.)
+const streamOf = (res: http.ServerResponse): Http2Stream | undefined => (res as unknown as Partial<Http2ServerResponse>).stream;
+
+/** The client is gone (its connection, or its HTTP/2 stream): nothing more can be sent. */
+export function responseGone(res: http.ServerResponse): boolean {
+  const stream = streamOf(res);
+  return stream === undefined ? res.destroyed : stream.destroyed;
+}
+
+/** The whole answer went out (and was not reset). */
+export function responseComplete(res: http.ServerResponse): boolean {
+  const stream = streamOf(res);
+  return stream === undefined ? res.writableFinished : res.writableEnded && stream.rstCode === http2.constants.NGHTTP2_NO_ERROR;
 }

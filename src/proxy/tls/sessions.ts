@@ -14,6 +14,7 @@
 import http2, { type ServerHttp2Session } from 'node:http2';
 import type { Logger } from '../../log.js';
 import { H2_FLOOD } from '../../messages.js';
+import { holdOpenAfterPeerGoaway } from '../../internals/index.js';
 
 /** An idle session being ended waits this long for a stream to end it with, then goes. */
 const GOAWAY_QUIET_MS = 1_000;
@@ -38,6 +39,8 @@ export function h2Options(): http2.ServerOptions {
 }
 
 interface State {
+  /** Closes the session gracefully (Node's own reaction to the client's GOAWAY is disarmed). */
+  close: () => void;
   /** Streams open now. */
   streams: number;
   /** Its end began. */
@@ -56,8 +59,15 @@ export class Sessions {
     return this.open.size;
   }
 
+  /** Streams open in all sessions: each closes only once its answer is written out. */
+  streams(): number {
+    let n = 0;
+    for (const state of this.open.values()) n += state.streams;
+    return n;
+  }
+
   add(s: ServerHttp2Session): void {
-    const state: State = { streams: 0, ending: false, lastActive: Date.now() };
+    const state: State = { close: holdOpenAfterPeerGoaway(s), streams: 0, ending: false, lastActive: Date.now() };
     this.open.set(s, state);
     s.once('close', () => this.open.delete(s));
     // A session that errs is closed by Node; the error is the client's business.
@@ -110,7 +120,7 @@ export class Sessions {
       s.goaway(http2.constants.NGHTTP2_NO_ERROR);
       const linger = (): void => {
         if (s.closed || s.destroyed) return;
-        if (state.streams === 0 && Date.now() - state.lastActive >= this.idleMs) { s.close(); return; }
+        if (state.streams === 0 && Date.now() - state.lastActive >= this.idleMs) { state.close(); return; }
         setTimeout(linger, LINGER_POLL_MS).unref();
       };
       linger();

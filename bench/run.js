@@ -1,7 +1,8 @@
-// Benchmark entry: `node bench/run.js [--quick] [--without wrk,haproxy,nginx,h2load] [--only PART,...]`
+// Benchmark entry: `node bench/run.js [--quick] [--without wrk,haproxy,nginx,h2load] [--only PART,...] [--save NAME]`
 // (parts: overhead, bodies, connections, storm, upgrade, appstart, readiness, idle, tls).
 // Writes bench/results/latest.json and latest.md and prints the Markdown. Every process it
 // starts is stopped on the way out, including on errors and Ctrl-C.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +33,13 @@ if (unknown.length || (only && !only.length)) {
   process.exit(2);
 }
 const wanted = (part) => only === undefined || only.includes(part);
+// --save NAME: the report is also written as bench/results/NAME.{json,md}, a snapshot to commit.
+const si = args.indexOf('--save');
+const save = si >= 0 ? args[si + 1] : undefined;
+if (si >= 0 && !/^[\w.-]+$/.test(save ?? '')) {
+  process.stderr.write('--save takes a file name (letters, digits, . _ -)\n');
+  process.exit(2);
+}
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
 
 const started = Date.now();
@@ -50,9 +58,21 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 // If the process exits any other way with children still tracked, do not leave them behind.
 process.on('exit', killAllSync);
 
+/** The commit the bench ran (with "+changes" when the tree differs from it), so a report can be traced to its code. */
+function commit() {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim() !== '';
+    return `${head}${dirty ? '+changes' : ''}`;
+  } catch {
+    return 'unknown';
+  }
+}
+
 function machine() {
   const cpus = os.cpus();
   return {
+    commit: commit(),
     cores: cpus.length,
     cpuModel: cpus[0]?.model?.trim() ?? 'unknown',
     node: process.version,
@@ -93,8 +113,10 @@ async function main() {
   fs.mkdirSync(RESULTS, { recursive: true });
   // A partial run keeps the last full one's report.
   const base = only ? `only-${only.join('-')}` : 'latest';
-  fs.writeFileSync(`${RESULTS}${base}.json`, `${JSON.stringify(result, null, 2)}\n`);
-  fs.writeFileSync(`${RESULTS}${base}.md`, md);
+  for (const name of [base, ...(save ? [save] : [])]) {
+    fs.writeFileSync(`${RESULTS}${name}.json`, `${JSON.stringify(result, null, 2)}\n`);
+    fs.writeFileSync(`${RESULTS}${name}.md`, md);
+  }
   process.stdout.write(md);
   log(`done in ${result.elapsedS.toFixed(1)}s; wrote bench/results/${base}.{json,md}`);
 }

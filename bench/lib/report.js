@@ -175,7 +175,7 @@ export function renderMarkdown(res) {
   const lines = [
     `# hotproxy benchmark (${res.quick ? 'quick' : 'full'}${res.only ? `, only ${res.only.join(', ')}` : ''})`,
     '',
-    `${m.date} · ${m.cores} cores · ${m.cpuModel} · Node ${m.node} · ${m.platform}`,
+    `${m.date} · commit ${m.commit ?? 'unknown'} · ${m.cores} cores · ${m.cpuModel} · Node ${m.node} · ${m.platform}`,
   ];
   if (o) lines.push(
     '',

@@ -72,14 +72,19 @@ export interface ParserCallbacks {
 
 /** A strict parser (no lenient flags); maxHeaderSize 0 = Node's default (16 KiB). */
 export function newParser(type: 'request' | 'response', cb: ParserCallbacks): NativeParser {
+  return rebindParser(new (binding().HTTPParser)(), type, cb);
+}
+
+/** `p` (a parser no longer in use) starts afresh, calling back `cb`: what a pool of parsers reuses. */
+export function rebindParser(p: NativeParser, type: 'request' | 'response', cb: ParserCallbacks): NativeParser {
   const { HTTPParser } = binding();
-  const p = new HTTPParser();
   p.initialize(type === 'request' ? HTTPParser.REQUEST : HTTPParser.RESPONSE, {}, 0, HTTPParser.kLenientNone);
   if (cb.onMessageBegin) p[HTTPParser.kOnMessageBegin] = cb.onMessageBegin;
   p[HTTPParser.kOnHeaders] = cb.onHeaders;
   p[HTTPParser.kOnHeadersComplete] = cb.onHeadersComplete;
   p[HTTPParser.kOnBody] = cb.onBody;
   p[HTTPParser.kOnMessageComplete] = cb.onMessageComplete;
+  if (!cb.onMessageBegin) p[HTTPParser.kOnMessageBegin] = undefined;
   return p;
 }
 

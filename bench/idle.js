@@ -13,7 +13,7 @@ const BACKEND = fileURLToPath(new URL('./backend.js', import.meta.url));
 const REQUEST = 'GET / HTTP/1.1\r\nHost: bench\r\n\r\n';
 
 /** Both ends of every connection live on this machine: half the fd limit each, minus headroom. */
-function fdLimit() {
+export function fdLimit() {
   try {
     return Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim()) || 1024;
   } catch {
@@ -22,7 +22,7 @@ function fdLimit() {
 }
 
 /** One keep-alive connection that made a request, got its answer and now just stays open. */
-function idleClient(port, closes) {
+export function idleClient(port, closes) {
   return new Promise((resolve, reject) => {
     const s = net.connect(port, '127.0.0.1');
     let got = '';

@@ -1,5 +1,5 @@
 // Benchmark entry: `node bench/run.js [--quick] [--without wrk,haproxy,nginx,h2load] [--only PART,...] [--save NAME]`
-// (parts: overhead, bodies, connections, storm, upgrade, appstart, readiness, idle, tls).
+// (parts: overhead, bodies, connections, workers, storm, upgrade, appstart, readiness, idle, tls).
 // Writes bench/results/latest.json and latest.md and prints the Markdown. Every process it
 // starts is stopped on the way out, including on errors and Ctrl-C.
 import { execFileSync } from 'node:child_process';
@@ -12,6 +12,7 @@ import { runReadiness } from './readiness.js';
 import { runIdle } from './idle.js';
 import { runTls } from './tls.js';
 import { BODY_CASES, CONNECTION_CASES, runCases } from './bodies.js';
+import { runWorkers } from './workers.js';
 import { runStorm, SWAP_STORM, UPGRADE_STORM } from './storm.js';
 import { reapAll } from '../harness/hotproxy.js';
 import { killAllSync, stopAll } from '../harness/procs.js';
@@ -24,7 +25,7 @@ const quick = args.includes('--quick');
 const wi = args.indexOf('--without');
 const without = wi >= 0 ? (args[wi + 1] ?? '').split(',').filter(Boolean) : [];
 // --only runs some parts (and writes a report of just those): `--only tls`.
-const PARTS = ['overhead', 'bodies', 'connections', 'storm', 'upgrade', 'appstart', 'readiness', 'idle', 'tls'];
+const PARTS = ['overhead', 'bodies', 'connections', 'workers', 'storm', 'upgrade', 'appstart', 'readiness', 'idle', 'tls'];
 const oi = args.indexOf('--only');
 const only = oi >= 0 ? (args[oi + 1] ?? '').split(',').filter(Boolean) : undefined;
 const unknown = (only ?? []).filter((p) => !PARTS.includes(p));
@@ -100,6 +101,7 @@ async function main() {
   }
   if (wanted('bodies')) result.bodies = await step(() => runCases(BODY_CASES, { quick, tool, without, log }));
   if (wanted('connections')) result.connections = await step(() => runCases(CONNECTION_CASES, { quick, tool, without, log }));
+  if (wanted('workers')) result.workers = await step(() => runWorkers({ quick, tool, log }));
   if (wanted('storm')) result.storm = await step(() => runStorm(SWAP_STORM, { quick, log }));
   if (wanted('upgrade')) result.upgradeStorm = await step(() => runStorm(UPGRADE_STORM, { quick, log }));
   // The swap-latency section compares the storm against the app's own start.

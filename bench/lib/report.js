@@ -130,6 +130,16 @@ function casesSection(title, cases) {
   return out;
 }
 
+/** How N proxy workers share connections and CPU (the kernel spreads accepts among them). */
+function workersLines(w) {
+  if (!w?.length) return [];
+  const pct = (x) => `${(x * 100).toFixed(0)}%`;
+  return ['', '## Proxy workers sharing the listener', '',
+    'Keep-alive connections opened one request each, then counted per worker (`hotproxy status --json`); then wrk with 200 connections and each worker\'s share of the proxy CPU. On 2 cores this shows evenness, not scaling.', '',
+    '| workers | connections per worker | CPU share under wrk -c200 | req/s |', '|---:|---|---|---:|',
+    ...w.map((r) => `| ${r.workers} | ${r.connections.join(' / ')} (of ${n0(r.connectionsOpened)}) | ${r.cpuShare.map(pct).join(' / ')} | ${n0(r.rps)} |`)];
+}
+
 /** hotproxy's row beside HAProxy's for each case and certificate, as measured in the same run. */
 function tlsLines(t, m) {
   if (!t) return [];
@@ -232,7 +242,7 @@ export function renderMarkdown(res) {
       if (!r.statusOk) lines.push('', `- ${r.client}: \`hotproxy status\` did not answer at the end`);
     }
   }
-  lines.push(...casesSection('Bodies: per byte, both ways', res.bodies), ...casesSection('Many connections', res.connections));
+  lines.push(...casesSection('Bodies: per byte, both ways', res.bodies), ...casesSection('Many connections', res.connections), ...workersLines(res.workers));
   lines.push('', ...swapTargetLines(res), ...readinessLines(res), ...idleLines(res), ...tlsLines(res.tls, m));
   return `${lines.join('\n')}\n`;
 }

@@ -2,6 +2,7 @@
 // (the Server::Starter contract), handed to the child as fd 3 and closed here in the same
 // tick: if this process kept it, its own event loop would accept connections meant for the app.
 import net from 'node:net';
+import { LISTEN_BACKLOG } from '../proxy/engine.js';
 import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Address } from '../address.js';
@@ -42,7 +43,8 @@ export async function openPrivateSocket(kind: BackendKind, runtimeDir: string, n
 }
 
 function listen(server: net.Server, opts: net.ListenOptions): Promise<void> {
-  return new Promise((resolve, reject) => server.once('error', reject).listen(opts, resolve));
+  // The proxy may open many connections at once (an app that listens again sets its own).
+  return new Promise((resolve, reject) => server.once('error', reject).listen({ backlog: LISTEN_BACKLOG, ...opts }, resolve));
 }
 
 /** A loopback port nobody listens on right now, for apps that only read $PORT. */

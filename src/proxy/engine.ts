@@ -2,6 +2,13 @@
  * Idle upstream connections are dropped after this long unless the backend says otherwise:
  * short, so a draining generation's pools empty quickly. Both http engines use it.
  */
+/**
+ * The accept queue of public listeners: Node's default (511) overflows when a thousand clients
+ * connect at once, and their SYNs, dropped, are sent again only after a second (measured:
+ * wrk -c1000 timeouts). HAProxy sizes its own by maxconn; the kernel caps it at somaxconn.
+ */
+export const LISTEN_BACKLOG = 4096;
+
 export const UPSTREAM_IDLE_MS = 1_000;
 
 /** A data plane for one mode. The worker drives it; the router and in-flight counts feed it. */

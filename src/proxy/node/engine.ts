@@ -7,7 +7,7 @@ import net, { type BlockList } from 'node:net';
 import type { Logger } from '../../log.js';
 import type { Target, WorkerConfig } from '../../ipc.js';
 import { trustList } from '../../options.js';
-import { UPSTREAM_IDLE_MS, type Engine, type HandOff } from '../engine.js';
+import { LISTEN_BACKLOG, UPSTREAM_IDLE_MS, type Engine, type HandOff } from '../engine.js';
 import { Handover } from './handover.js';
 import { forward, upstreamFields } from './forward.js';
 import type { Inflight } from '../inflight.js';
@@ -320,7 +320,7 @@ export class HttpEngine implements Engine {
 }
 
 export function listenOn(server: net.Server, fd: number): Promise<void> {
-  return new Promise((resolve, reject) => server.once('error', reject).listen({ fd }, resolve));
+  return new Promise((resolve, reject) => server.once('error', reject).listen({ fd }, LISTEN_BACKLOG, resolve));
 }
 
 function hasBody(req: http.IncomingMessage): boolean {

@@ -8,7 +8,7 @@ import net, { type BlockList } from 'node:net';
 import type { Logger } from '../../log.js';
 import type { Target, WorkerConfig } from '../../ipc.js';
 import { trustList } from '../../options.js';
-import type { Engine, HandOff } from '../engine.js';
+import { LISTEN_BACKLOG, type Engine, type HandOff } from '../engine.js';
 import type { Inflight } from '../inflight.js';
 import { ClientConn } from './client-conn.js';
 import type { ClientInput } from './client-input.js';
@@ -62,7 +62,7 @@ export class RawEngine implements Engine {
   listen(fd: number): Promise<void> {
     const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.accept(s, true));
     this.servers.push(server);
-    return new Promise((resolve, reject) => server.once('error', reject).listen({ fd }, resolve));
+    return new Promise((resolve, reject) => server.once('error', reject).listen({ fd }, LISTEN_BACKLOG, resolve));
   }
 
   /** `fresh`: accepted here (its request head is due), not handed over idle. */

@@ -3,7 +3,7 @@
 import net from 'node:net';
 import type { Logger } from '../../log.js';
 import type { Target, WorkerConfig } from '../../ipc.js';
-import type { Engine } from '../engine.js';
+import { LISTEN_BACKLOG, type Engine } from '../engine.js';
 import type { Inflight } from '../inflight.js';
 import type { Router } from '../router.js';
 import { isRefused } from '../failure.js';
@@ -25,7 +25,7 @@ export class TcpEngine implements Engine {
     // refused upstream can be retried elsewhere without losing a byte.
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (c) => this.accept(c));
     this.servers.push(server);
-    return new Promise((resolve, reject) => server.once('error', reject).listen({ fd }, resolve));
+    return new Promise((resolve, reject) => server.once('error', reject).listen({ fd }, LISTEN_BACKLOG, resolve));
   }
 
   private accept(client: net.Socket): void {

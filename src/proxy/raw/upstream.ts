@@ -5,7 +5,7 @@ import type { Target } from '../../ipc.js';
 import { keepAliveMs } from './heads.js';
 import { UPSTREAM_IDLE_MS } from '../engine.js';
 import { UpstreamClosedError, UpstreamTimeoutError, UpstreamUnhealthyError } from '../../errors.js';
-import { closeParser, newParser, type NativeParser } from '../../internals/index.js';
+import { closeParser, newParser, rebindParser, type NativeParser } from '../../internals/index.js';
 import { BodyPump, type PumpOwner } from './body-pump.js';
 
 
@@ -164,9 +164,9 @@ export class UpConn implements PumpOwner {
   pumped(bytes: number, trailers: string[] | null, extra: boolean): void {
     this.pump = null;
     this.pumpLength = NO_PUMP;
-    // The parser stopped at the head, as for an upgrade: the next answer needs a fresh one.
-    closeParser(this.parser);
-    this.parser = this.newParser();
+    // The parser stopped at the head, as for an upgrade: it starts afresh for the next answer.
+    const { onHeaders, onHeadersComplete, onBody, onMessageComplete } = this;
+    rebindParser(this.parser, 'response', { onHeaders, onHeadersComplete, onBody, onMessageComplete });
     // Bytes after the end of the answer: nobody asked for them, so the connection is spoiled.
     if (extra) this.reusable = false;
     this.complete(trailers, bytes);

@@ -47,6 +47,7 @@ export function isRetryable(err: unknown): boolean {
  */
 export function mayRetry(err: unknown, attempt: number): boolean {
   if (isTimeout(err)) return attempt < 2;
+  if (isBacklogFull(err)) return attempt <= BACKLOG_RETRIES;
   // A refused connect sent nothing, and its instance is skipped from then on (markDown): a
   // backend that died mid-request gives a reset, then refusals until the master has replaced it,
   // and those must not use up the tries before a live instance is there.
@@ -57,6 +58,24 @@ export function mayRetry(err: unknown, attempt: number): boolean {
 export function isTimeout(err: unknown): boolean {
   return (err as { code?: string } | null)?.code === 'E_UPSTREAM_TIMEOUT';
 }
+
+/**
+ * The backend's accept queue was full: a unix socket refuses such a connect at once (EAGAIN)
+ * where TCP would have retried the SYN. Nothing was sent; the same instance takes the
+ * connection a moment later (measured: a thousand connects at once against a Node backend,
+ * whose own listen() sets a queue of 511, failed tens of them).
+ */
+export function isBacklogFull(err: unknown): boolean {
+  return (err as { code?: string } | null)?.code === 'EAGAIN';
+}
+
+/** How long to wait before connecting again after isBacklogFull, for the `n`th time (1-based): 2..~200 ms with jitter. */
+export function backlogDelayMs(n: number): number {
+  return Math.min(200, 2 * 2 ** Math.min(n, 7)) * (0.5 + Math.random() / 2);
+}
+
+/** Connects tried again after isBacklogFull before the connection counts as failed (about 3 s in all). */
+export const BACKLOG_RETRIES = 20;
 
 /** The backend is not there at all (crashed, or its socket is gone). */
 export function isRefused(err: unknown): boolean {

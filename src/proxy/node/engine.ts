@@ -10,13 +10,14 @@ import { trustList } from '../../options.js';
 import { LISTEN_BACKLOG, UPSTREAM_IDLE_MS, type Engine, type HandOff } from '../engine.js';
 import { Handover } from './handover.js';
 import { forward, upstreamFields } from './forward.js';
+import { connectWaitingForBacklog } from './connect.js';
 import type { Inflight } from '../inflight.js';
 import type { Router } from '../router.js';
 import { MAX_HEADER_FIELDS, REQ_BODY, isWebSocket, peerOf, requestFields, stripV4Mapped, type RequestOut } from '../headers.js';
 import type { AccessEntry } from '../access-line.js';
 import type { AccessLog } from '../access-log.js';
 import { traffic } from '../../metrics/traffic.js';
-import { afterFailure, bodyFor, statusFor } from '../failure.js';
+import { afterFailure, backlogDelayMs, bodyFor, isBacklogFull, statusFor } from '../failure.js';
 import { Tunnels } from '../tunnels.js';
 import { place } from '../canary.js';
 import { waitUntil } from '../wait-until.js';
@@ -187,6 +188,7 @@ export class HttpEngine implements Engine {
       stalled: (t) => this.router.markDown(t, 'timeout'),
       failed: (err, t) => {
         const again = afterFailure(this.router, t, err, attempt, retryable && !responseGone(res));
+        if (again === 'route' && isBacklogFull(err)) { setTimeout(() => this.route(req, res, job, attempt + 1), backlogDelayMs(attempt)); return; }
         if (again === 'route') { this.route(req, res, job, attempt + 1); return; }
         if (again !== undefined) { this.forward(req, res, job, again, attempt + 1); return; }
         if (!responseGone(res)) this.fail(res, err, entry, t);
@@ -225,6 +227,7 @@ export class HttpEngine implements Engine {
       // One request per connection at a time; idle ones are dropped after a second, before
       // backends that close idle connections early (gunicorn: 2 s) race a request sent on them.
       const agent = new http.Agent({ keepAlive: true, timeout: UPSTREAM_IDLE_MS, scheduling: 'lifo' });
+      (agent as unknown as { createConnection: typeof connectWaitingForBacklog }).createConnection = connectWaitingForBacklog;
       this.upstreams.set(target.id, (u = { gen: target.gen, agent, pending: new Set() }));
     }
     return u;

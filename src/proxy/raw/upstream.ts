@@ -5,6 +5,7 @@ import type { Target } from '../../ipc.js';
 import { keepAliveMs } from './heads.js';
 import { UPSTREAM_IDLE_MS } from '../engine.js';
 import { UpstreamClosedError, UpstreamTimeoutError, UpstreamUnhealthyError } from '../../errors.js';
+import { BACKLOG_RETRIES, backlogDelayMs, isBacklogFull } from '../failure.js';
 import { closeParser, newParser, rebindParser, type NativeParser } from '../../internals/index.js';
 import { BodyPump, type PumpOwner } from './body-pump.js';
 
@@ -108,7 +109,11 @@ export const PUMP_BODY = 2;
 const NO_PUMP = -2;
 
 export class UpConn implements PumpOwner {
-  readonly socket: net.Socket;
+  socket: net.Socket;
+  /** What was written while connecting, kept to write again if the backend's queue was full (null once connected). */
+  private unsent: Array<[string | Buffer, BufferEncoding | undefined]> | null = [];
+  /** Connects refused for a full accept queue so far. */
+  private full = 0;
   private parser: NativeParser;
   private x: Exchange | null = null;
   idleSince = 0;
@@ -137,14 +142,35 @@ export class UpConn implements PumpOwner {
 
   constructor(private pool: UpstreamPool) {
     pool.all.add(this);
-    const s = (this.socket = net.connect(pool.target.address));
-    s.setNoDelay(true);
     this.parser = this.newParser();
+    this.socket = this.connect();
+  }
+
+  private connect(): net.Socket {
+    const s = net.connect(this.pool.target.address);
+    s.setNoDelay(true);
+    s.once('connect', () => { this.unsent = null; });
     s.on('data', this.onData);
     s.on('drain', this.onDrain);
     s.on('end', this.onEnd);
     s.on('error', this.onError);
     s.on('close', this.onClose);
+    return s;
+  }
+
+  /** The backend's accept queue was full (nothing was sent): the same connection again, a moment later. */
+  private reconnect(): void {
+    const old = this.socket;
+    old.removeAllListeners();
+    old.on('error', () => {});
+    old.destroy();
+    setTimeout(() => {
+      if (this.dead) return;
+      const pending = this.unsent ?? [];
+      this.unsent = [];
+      this.socket = this.connect();
+      for (const [data, encoding] of pending) this.write(data, encoding);
+    }, backlogDelayMs(this.full));
   }
 
   private newParser(): NativeParser {
@@ -187,6 +213,7 @@ export class UpConn implements PumpOwner {
   /** Writes request bytes; false when the socket's buffer is full (wait for onUpstreamDrain). */
   write(data: string | Buffer, encoding?: BufferEncoding): boolean {
     this.silent = 0;
+    this.unsent?.push([data, encoding]);
     return encoding === undefined ? this.socket.write(data) : this.socket.write(data, encoding);
   }
 
@@ -313,6 +340,11 @@ export class UpConn implements PumpOwner {
   };
 
   private onError = (err: Error): void => {
+    if (isBacklogFull(err) && this.unsent !== null && this.full < BACKLOG_RETRIES && !this.dead) {
+      this.full++;
+      this.reconnect();
+      return;
+    }
     this.fail(err);
   };
 

@@ -6,7 +6,7 @@ import type { Target, WorkerConfig } from '../../ipc.js';
 import { LISTEN_BACKLOG, type Engine } from '../engine.js';
 import type { Inflight } from '../inflight.js';
 import type { Router } from '../router.js';
-import { isRefused } from '../failure.js';
+import { BACKLOG_RETRIES, backlogDelayMs, isBacklogFull, isRefused } from '../failure.js';
 import { Tunnels } from '../tunnels.js';
 import { closeHandle } from '../../internals/index.js';
 
@@ -42,13 +42,18 @@ export class TcpEngine implements Engine {
     );
   }
 
-  private connect(client: net.Socket, target: Target, attempt: number): void {
+  private connect(client: net.Socket, target: Target, attempt: number, full = 0): void {
     if (client.destroyed) return;
     this.inflight.inc(target.gen);
     // noDelay like HAProxy: the client already chose when to send; Nagle here only adds delay.
     const upstream = net.connect({ ...target.address, allowHalfOpen: true, noDelay: true });
     const onError = (err: Error): void => {
       this.inflight.dec(target.gen);
+      // Nothing of the client's was read yet: the same instance, a moment later.
+      if (isBacklogFull(err) && full < BACKLOG_RETRIES && !client.destroyed) {
+        setTimeout(() => this.connect(client, target, attempt, full + 1), backlogDelayMs(full + 1));
+        return;
+      }
       if (isRefused(err)) this.router.markDown(target, 'refused');
       if (attempt < MAX_CONNECT_ATTEMPTS && !client.destroyed) return this.route(client, attempt + 1);
       this.log.warn({ err: err.message, target: target.id }, 'Upstream connect failed');

@@ -46,6 +46,22 @@ describe('http mode', () => {
     await hp.stop();
   });
 
+  for (const engine of ['raw', 'node']) {
+    it(`a client that half-closes after its request still gets the whole answer (${engine} engine)`, async () => {
+      const hp = await startHotproxy(['--engine', engine]);
+      const answer = await new Promise<string>((resolve, reject) => {
+        const s = net.connect(hp.port, '127.0.0.1');
+        let got = '';
+        s.on('data', (d) => (got += d)).on('close', () => resolve(got)).on('error', reject);
+        s.write('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n');
+        s.end('hello');
+      });
+      expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+      expect(answer).toContain('"body":"hello"');
+      expect(await hp.stop()).toBe(0);
+    });
+  }
+
   it('streams server-sent events without buffering', async () => {
     const hp = await startHotproxy([]);
     const res = await fetch(`${hp.url}/sse`);

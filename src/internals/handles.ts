@@ -101,6 +101,15 @@ export function idleHttpParsers(servers: http.Server[]): Set<unknown> | null {
   return out;
 }
 
+/**
+ * A client that half-closes after its request (sends FIN, reads on) still gets its answer:
+ * Node's http server aborts such a request unless its (undocumented, long-standing)
+ * httpAllowHalfOpen is set; it then answers and closes after the answer, as HAProxy does.
+ */
+export function answerHalfClosed(server: http.Server): void {
+  (server as unknown as { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+}
+
 interface HttpSocket extends net.Socket {
   _httpMessage?: http.ServerResponse | null;
   parser?: unknown;

@@ -72,6 +72,6 @@ export { canTap, tap, type Tap } from './handle-io.js';
 export { parseFromStream } from './tls-parse.js';
 export { holdOpenAfterPeerGoaway } from './h2-session.js';
 export {
-  bindServerHandle, closeHandle, freezeReads, httpParserOf, idleHttpParsers, inheritedServerHandle, isBusyHttpSocket, listeningFd, sendHandle,
+  answerHalfClosed, bindServerHandle, closeHandle, freezeReads, httpParserOf, idleHttpParsers, inheritedServerHandle, isBusyHttpSocket, listeningFd, sendHandle,
   socketFromHandle, type BoundHandle, type Frozen,
 } from './handles.js';

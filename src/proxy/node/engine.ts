@@ -11,6 +11,7 @@ import { LISTEN_BACKLOG, UPSTREAM_IDLE_MS, type Engine, type HandOff } from '../
 import { Handover } from './handover.js';
 import { forward, upstreamFields } from './forward.js';
 import { connectWaitingForBacklog } from './connect.js';
+import { answerHalfClosed } from '../../internals/index.js';
 import type { Inflight } from '../inflight.js';
 import type { Router } from '../router.js';
 import { MAX_HEADER_FIELDS, REQ_BODY, isWebSocket, peerOf, requestFields, stripV4Mapped, type RequestOut } from '../headers.js';
@@ -89,6 +90,7 @@ export class HttpEngine implements Engine {
 
   /** This engine serves `server`'s requests (it listens elsewhere). */
   protected attach(server: http.Server): void {
+    answerHalfClosed(server);
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.request(req, res));
     // An Expect: 100-continue goes to the backend, whose 100 (or refusal) is relayed.
     server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => this.request(req, res));

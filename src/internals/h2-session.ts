@@ -1,17 +1,33 @@
-// An HTTP/2 server session that outlives its client's GOAWAY. Node answers a GOAWAY with
-// NO_ERROR from the peer by calling session.close() itself (lib/internal/http2/core.js,
-// onGoawayData), so the session ends the connection the moment its last stream is done on
-// the server's side. A Node client sends that GOAWAY as soon as it reads ours (its own close()
-// does), and when our FIN arrives while one of its streams still holds unread data (a slow
-// reader: the flow-control window's worth), that client drops the data with the session:
-// measured in the h2 storms as answers cut 60-130 KB before their end. Held open, the session
-// ends when the client, done reading, closes the connection, or by the caller's own close.
+// An HTTP/2 server session that does not end the moment its client's GOAWAY says it may.
+// Node answers a GOAWAY with NO_ERROR from the peer by calling session.close() itself, right
+// after the 'goaway' event (lib/internal/http2/core.js, onGoawayData), so the session ends the
+// connection as soon as its last stream is written. A Node client sends that GOAWAY as soon as
+// it reads ours (its own close() does), and when our FIN arrives while one of its streams still
+// holds unread data (a slow reader: the flow-control window's worth), it drops that data with
+// the session: measured in the h2 storms as answers cut 60-130 KB before their end.
+// That close is put off by PEER_GOAWAY_GRACE_MS: by then the client has read what it holds
+// (or closed itself). It cannot simply wait for the client's FIN: once nghttp2 wants nothing
+// more, Node stops reading the socket, and the FIN would never be seen.
 import type { ServerHttp2Session } from 'node:http2';
 
-/** Node's own close() on a peer's GOAWAY is ignored from now on; the returned function closes for real. */
-export function holdOpenAfterPeerGoaway(s: ServerHttp2Session): () => void {
+export const PEER_GOAWAY_GRACE_MS = 5_000;
+
+export function holdOpenAfterPeerGoaway(s: ServerHttp2Session): void {
   const close = s.close;
+  let peerSaidGoaway = false;
+  // Node's close() follows the 'goaway' event synchronously: put off until the next microtask.
+  s.on('goaway', () => {
+    peerSaidGoaway = true;
+    queueMicrotask(() => { peerSaidGoaway = false; });
+  });
   // An own property shadows the prototype's method that onGoawayData calls.
-  Object.defineProperty(s, 'close', { configurable: true, writable: true, value: () => {} });
-  return () => close.call(s);
+  Object.defineProperty(s, 'close', {
+    configurable: true,
+    writable: true,
+    value: (...args: unknown[]) => {
+      if (!peerSaidGoaway) return close.apply(s, args as []);
+      setTimeout(() => close.apply(s), PEER_GOAWAY_GRACE_MS).unref();
+      return undefined;
+    },
+  });
 }

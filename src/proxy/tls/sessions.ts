@@ -39,8 +39,6 @@ export function h2Options(): http2.ServerOptions {
 }
 
 interface State {
-  /** Closes the session gracefully (Node's own reaction to the client's GOAWAY is disarmed). */
-  close: () => void;
   /** Streams open now. */
   streams: number;
   /** Its end began. */
@@ -67,7 +65,8 @@ export class Sessions {
   }
 
   add(s: ServerHttp2Session): void {
-    const state: State = { close: holdOpenAfterPeerGoaway(s), streams: 0, ending: false, lastActive: Date.now() };
+    const state: State = { streams: 0, ending: false, lastActive: Date.now() };
+    holdOpenAfterPeerGoaway(s);
     this.open.set(s, state);
     s.once('close', () => this.open.delete(s));
     // A session that errs is closed by Node; the error is the client's business.
@@ -120,7 +119,7 @@ export class Sessions {
       s.goaway(http2.constants.NGHTTP2_NO_ERROR);
       const linger = (): void => {
         if (s.closed || s.destroyed) return;
-        if (state.streams === 0 && Date.now() - state.lastActive >= this.idleMs) { state.close(); return; }
+        if (state.streams === 0 && Date.now() - state.lastActive >= this.idleMs) { s.close(); return; }
         setTimeout(linger, LINGER_POLL_MS).unref();
       };
       linger();

@@ -25,12 +25,14 @@ afterEach(() => { for (const s of open.splice(0)) s.destroy(); });
  * `rest` (written by the backend afterwards); resolves once the pump reported, with what the
  * client received by then (the owner writes "[END]" when told the body ended).
  */
-async function pump(length: number, first: string, rest: string[]): Promise<Outcome> {
+async function pump(length: number, first: string, rest: string[], before = ''): Promise<Outcome> {
   const [backend, upstream] = await connection();
   const [proxySide, client] = await connection();
   open.push(backend, upstream, proxySide, client);
   const out: Outcome = { client: '' };
   client.on('data', (d: Buffer) => (out.client += d.toString('latin1')));
+  // What the client's stream still holds when the pump starts (the tail of an answer before).
+  if (before !== '') { client.pause(); proxySide.write(before, 'latin1'); setImmediate(() => client.resume()); }
   upstream.on('data', () => { throw new Error('the stream read while the pump had the socket'); });
   const p = new BodyPump({
     heard: () => {},
@@ -49,6 +51,13 @@ describe('Content-Length bodies', () => {
     const o = await pump(body.length, body.slice(0, 1000), [body.slice(1000, 40_000), body.slice(40_000)]);
     expect(o.pumped).toEqual({ bytes: body.length, trailers: null, extra: false });
     expect(o.client).toBe(`${body}[END]`);
+  });
+
+  it('waits for what the client stream still holds, and follows it in order', async () => {
+    const earlier = 'e'.repeat(8 << 20);
+    const o = await pump(5, 'abcde', [], earlier);
+    expect(o.client.length).toBe(earlier.length + 10);
+    expect(o.client === `${earlier}abcde[END]`, 'the earlier bytes, then the body').toBe(true);
   });
 
   it('bytes after the body are not passed on and spoil the connection', async () => {

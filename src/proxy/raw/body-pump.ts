@@ -27,6 +27,8 @@ const MAX_LINE = 16 * 1024;
 const CR = 13;
 const LF = 10;
 
+const NOTHING = Buffer.alloc(0);
+
 const enum S { Size, Ext, SizeLf, Data, DataCr, DataLf, Trailer, TrailerLf }
 
 export class BodyPump {
@@ -56,7 +58,7 @@ export class BodyPump {
     this.t = tap(from, to, this.onData);
   }
 
-  /** Starts with `first` (what the read that held the head had after it), once `client` has nothing of its own left to write. */
+  /** Starts with `first` (what the read that held the head had after it), once `client`'s stream has written all it holds. */
   start(first: Buffer, client: net.Socket): void {
     this.t.pause();
     const go = (): void => {
@@ -65,8 +67,11 @@ export class BodyPump {
       this.t.resume();
       this.onData(first);
     };
-    if (client.writableLength === 0) go();
-    else { this.starting = true; client.once('drain', go); }
+    if (client.writableLength === 0) { go(); return; }
+    // What the stream holds (this head, or the tail of an answer before it) goes first; its
+    // 'drain' comes only after a write that filled it, an empty write's callback always.
+    this.starting = true;
+    client.write(NOTHING, go);
   }
 
   /** Waiting for the client to take what was written: the backend's silence is not its own. */

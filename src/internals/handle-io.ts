@@ -46,8 +46,8 @@ export interface Tap {
 }
 
 /**
- * Reads of `from` go to `onData` (a view valid during the call only if the caller copies;
- * Node's buffer per read is the caller's to keep) until release(). Only after canTap().
+ * Reads of `from` go to `onData` until release(), each in the buffer Node allocated for that
+ * read (the caller may keep it, e.g. while a write sends from it). Only after canTap().
  */
 export function tap(from: Socket, to: Socket, onData: (chunk: Buffer) => void): Tap {
   const w = loadStreamWrap()!;

@@ -22,6 +22,10 @@ export interface HeadOut {
   flags: number;
   /** The response's Keep-Alive value, if any. */
   keepAliveHeader: string | undefined;
+  /** responseFields: the one Content-Length as a number, or -1 (none, several, not a plain number). */
+  length?: number;
+  /** responseFields: the body is framed by chunked transfer coding (the last coding of the last Transfer-Encoding). */
+  chunked?: boolean;
 }
 
 /** What requestFields learns of a request besides its framing, for the access log. */
@@ -177,22 +181,34 @@ export function requestFields(raw: string[], peer: Peer, keepUpgrade: boolean, o
 export function responseFields(raw: string[], out: HeadOut, fields: string[]): string[] {
   const extra = connectionTokens(raw);
   let flags = 0;
+  let length = -1;
+  let chunked = false;
   out.keepAliveHeader = undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
     switch (kind(name)) {
-      case HOP: case TE: case CONNECTION: case UPGRADE: case TRANSFER_ENCODING: continue;
+      case HOP: case TE: case CONNECTION: case UPGRADE: continue;
+      case TRANSFER_ENCODING: chunked = CHUNKED_LAST.test(value); continue;
       case KEEP_ALIVE: out.keepAliveHeader = value; continue;
       // Kept whatever Connection lists: RES_LENGTH tells the caller the body is framed.
-      case CONTENT_LENGTH: flags |= RES_LENGTH; fields.push(name, value); continue;
+      case CONTENT_LENGTH:
+        length = flags & RES_LENGTH || !PLAIN_LENGTH.test(value) ? -1 : Number(value);
+        flags |= RES_LENGTH;
+        fields.push(name, value);
+        continue;
     }
     if (extra !== undefined && extra.has(name.toLowerCase())) continue;
     fields.push(name, value);
   }
   out.flags = flags;
+  out.length = length;
+  out.chunked = chunked;
   return fields;
 }
+
+const CHUNKED_LAST = /(?:^|,)\s*chunked\s*$/i;
+const PLAIN_LENGTH = /^\d{1,15}$/;
 
 /**
  * Appends to `fields` all but hop-by-hop and framing ones: what passes on of a trailer section

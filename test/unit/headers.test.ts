@@ -342,6 +342,15 @@ describe('response fields sent to the client', () => {
     expect(fields).toEqual([['X-Public', 'ok']]);
   });
 
+  it('the framing is read while the fields are: the one plain Content-Length as a number, chunked as the last coding', () => {
+    expect(downstream([['Content-Length', '70000']]).out).toMatchObject({ flags: RES_LENGTH, length: 70_000 });
+    expect(downstream([['Content-Length', '5'], ['content-length', '5']]).out.length).toBe(-1);
+    expect(downstream([['Content-Length', '+5']]).out.length).toBe(-1);
+    expect(downstream([['X', '1']]).out).toMatchObject({ flags: 0, length: -1, chunked: false });
+    expect(downstream([['Transfer-Encoding', 'gzip, Chunked ']]).out.chunked).toBe(true);
+    expect(downstream([['Transfer-Encoding', 'chunked'], ['Transfer-Encoding', 'gzip']]).out.chunked).toBe(false);
+  });
+
   it('Keep-Alive is kept for the caller, not relayed, and forgotten on the next response without one', () => {
     const out: HeadOut = { flags: 0, keepAliveHeader: undefined };
     expect(pairsOf(responseFields(flat([['Keep-Alive', 'timeout=5, max=100'], ['X', '1']]), out, []))).toEqual([['X', '1']]);

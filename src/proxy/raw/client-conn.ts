@@ -7,7 +7,7 @@ import type { Target } from '../../ipc.js';
 import { REQ_CHUNKED, REQ_EXPECT_OTHER, RES_LENGTH, type HeadOut } from '../headers.js';
 import { ClientInput, HOLD_DONE, HOLD_ROUTE, HOLD_UPSTREAM } from './client-input.js';
 import type { RawEngine } from './engine.js';
-import { chunkedBody, contentLength, informationalHead, lastChunk, responseHead } from './heads.js';
+import { informationalHead, lastChunk, responseHead } from './heads.js';
 import { proxyResponse, type Req } from './request.js';
 import { PUMP_BODY, type Exchange } from './upstream.js';
 import { PUMP_MIN_BYTES } from './body-pump.js';
@@ -114,21 +114,21 @@ export class ClientConn extends ClientInput implements Exchange {
     req.persist = persist;
     this.socket.write(head + '\r\n', 'latin1');
     if (req.isHead) return 1;
-    return this.pumps(req, out.flags, status, headers) ? PUMP_BODY : 0;
+    return this.pumps(req, out, status) ? PUMP_BODY : 0;
   }
 
   /**
    * Whether the body goes by the pump (body-pump.ts): a big Content-Length body, or a chunked
    * one the client gets chunked as well, between two plain TCP sockets.
    */
-  private pumps(req: Req, flags: number, status: number, headers: string[]): boolean {
+  private pumps(req: Req, out: HeadOut, status: number): boolean {
     if (status === 204 || status === 304) return false;
     const up = req.up!;
     let length: number;
-    if (flags & RES_LENGTH) {
-      length = contentLength(headers);
+    if (out.flags & RES_LENGTH) {
+      length = out.length!;
       if (length < PUMP_MIN_BYTES) return false;
-    } else if (req.chunked && chunkedBody(headers)) length = -1;
+    } else if (req.chunked && out.chunked === true) length = -1;
     else return false;
     if (!canTap(up.socket, this.socket)) return false;
     up.pumpBody(length);

@@ -59,24 +59,3 @@ export function keepAliveMs(value: string | undefined, fallback: number): number
   return Math.min(Number(m[1]) * 1000 - 1000, 600_000);
 }
 
-/** The one Content-Length of a response's raw fields, or -1 (none, several, or not a plain number). */
-export function contentLength(raw: string[]): number {
-  let n = -1;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length !== 14 || name.toLowerCase() !== 'content-length') continue;
-    if (n !== -1 || !/^\d{1,15}$/.test(raw[i + 1]!)) return -1;
-    n = Number(raw[i + 1]);
-  }
-  return n;
-}
-
-/** The response's body is framed by chunked transfer coding (its last coding; RFC 9112 §6.3). */
-export function chunkedBody(raw: string[]): boolean {
-  let last = '';
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') last = raw[i + 1]!;
-  }
-  return /(?:^|,)\s*chunked\s*$/i.test(last);
-}

@@ -38,6 +38,8 @@ export declare class TlsLoad implements Counted {
   readonly connections: number;
   /** Answers that said Connection: close. */
   readonly closes: number;
+  /** Lanes whose last answer said Connection: close, so they stopped before opening another connection. */
+  readonly lastClosed: number;
   /** ALPN protocol -> connections that chose it ('false': none). */
   readonly alpn: Map<string, number>;
   servedBy(pid: number): number;

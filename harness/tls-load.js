@@ -106,27 +106,37 @@ export class TlsLoad extends Counts {
     this.#url = new URL(url);
     this.#timeoutMs = timeoutMs;
     this.kinds = kinds;
-    /** Connections opened, answers that said Connection: close, and the ALPN protocol of each connection. */
+    /**
+     * Connections opened, answers that said Connection: close, and the ALPN protocol of each
+     * connection. `lastClosed`: lanes whose last answer said close (stopped before they opened
+     * another connection), so `connections >= lanes + closes - lastClosed`.
+     */
     this.connections = 0;
     this.closes = 0;
+    this.lastClosed = 0;
     this.alpn = new Map();
     this.#agent = new https.Agent({ keepAlive: true, maxSockets: connections, ca, ALPNProtocols: ['http/1.1'] });
     this.#lanes = Array.from({ length: connections }, () => this.#lane());
   }
 
   async #lane() {
-    while (this.#running) await this.#once(requestOf(this.kinds[this.#seq++ % this.kinds.length]));
+    let closed = false;
+    while (this.#running) closed = await this.#once(requestOf(this.kinds[this.#seq++ % this.kinds.length]));
+    if (closed) this.lastClosed++;
   }
+
+  /** Sends `r` once; resolves when it is settled, with whether its answer said Connection: close. */
 
   #once(r) {
     const t0 = performance.now();
+    let closed = false;
     return new Promise((resolve) => {
       const timer = { t: undefined };
-      const settle = settler(this, t0, resolve, timer);
+      const settle = settler(this, t0, () => resolve(closed), timer);
       const headers = r.payload === null ? {} : { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(r.payload) };
       const req = https.request({ host: this.#url.hostname, port: this.#url.port, method: r.method, path: r.path, headers, agent: this.#agent }, (res) => {
         const parts = [];
-        if (/\bclose\b/i.test(res.headers.connection ?? '')) this.closes++;
+        if (/\bclose\b/i.test(res.headers.connection ?? '')) { this.closes++; closed = true; }
         res.on('data', (c) => parts.push(c));
         res.on('end', () => settle(() => {
           const body = Buffer.concat(parts);

@@ -1,6 +1,7 @@
 // The raw engine's body pump over real loopback sockets: a body's bytes reach the client
 // exactly as the backend framed them, whichever read boundary falls where, and the end of the
 // body (a count, or the last chunk and its trailers) is found and reported once.
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BodyPump } from '../src/proxy/raw/body-pump.js';
@@ -64,6 +65,44 @@ describe('Content-Length bodies', () => {
     const o = await pump(10, '0123456789HTTP/1.1 200 OK\r\n', []);
     expect(o.pumped).toEqual({ bytes: 10, trailers: null, extra: true });
     expect(o.client).toBe('0123456789[END]');
+  });
+});
+
+describe('the connection after a pump', () => {
+  it('reads reach its stream again byte for byte, pump after pump, though the pump read into one reused buffer', async () => {
+    const [backend, upstream] = await connection();
+    const [proxySide, client] = await connection();
+    open.push(backend, upstream, proxySide, client);
+    const received: Buffer[] = [];
+    client.on('data', (d: Buffer) => received.push(d));
+    let streamed: Buffer[] = [];
+    const onStream = (d: Buffer): void => { streamed.push(d); };
+    const pumpOnce = async (body: Buffer): Promise<void> => {
+      upstream.off('data', onStream);
+      let done = false;
+      // A slow client for the first half: the pump's writes go asynchronous and its reads wait.
+      client.pause();
+      const p = new BodyPump({ heard: () => {}, pumped: () => { done = true; }, pumpFailed: (err) => { throw err; } }, upstream, proxySide, body.length);
+      p.start(Buffer.alloc(0), proxySide);
+      backend.write(body);
+      await waitFor(() => received.length > 0 || client.readableLength > 0 || undefined, 'the first pumped bytes');
+      client.resume();
+      await waitFor(() => done || undefined, 'the pump to report');
+      upstream.on('data', onStream);
+    };
+    const streamOnce = async (data: Buffer): Promise<void> => {
+      streamed = [];
+      backend.write(data);
+      await waitFor(() => Buffer.concat(streamed).length >= data.length || undefined, 'the stream to read it all');
+      expect(Buffer.concat(streamed).equals(data), 'the stream got the bytes as written').toBe(true);
+    };
+    const bodies = [randomBytes(3 << 20), randomBytes(2 << 20)];
+    await pumpOnce(bodies[0]!);
+    await streamOnce(randomBytes(300_000));
+    await pumpOnce(bodies[1]!);
+    await streamOnce(randomBytes(500_000));
+    await waitFor(() => Buffer.concat(received).length >= bodies[0]!.length + bodies[1]!.length || undefined, 'the client to have both bodies');
+    expect(Buffer.concat(received).equals(Buffer.concat(bodies)), 'the client got both bodies as written').toBe(true);
   });
 });
 

@@ -1,5 +1,6 @@
-// Reads and writes of an http connection at the libuv handle level, for the stretch of an
-// exchange where it only moves body bytes (body-pump.ts). A net.Socket pays per read for a
+// Reads and writes of an http connection at the libuv handle level. readDirect(): a client
+// connection's reads go straight to its parser. tap(): for the stretch of an exchange where it
+// only moves body bytes (body-pump.ts). A net.Socket pays per read for a
 // Readable push and a 'data' event, per write for a Writable's bookkeeping; a 1 MiB answer
 // the backend wrote in 1 KiB pieces is a thousand of each. Here a read goes straight to the
 // caller and a write straight to the other handle, as tcp mode's splice does.
@@ -10,7 +11,8 @@
 // with the stream's own because both end in libuv's one write queue; the caller starts only
 // when the stream holds nothing of its own (writableLength 0).
 // Internals (as splice.ts): process.binding('stream_wrap') for WriteWrap and streamBaseState,
-// the TCP handle's onread / readStart / readStop / writeBuffer and its `reading` flag.
+// the TCP handle's onread / useUserBuffer (where there is none, Node's own read buffers serve)
+// / readStart / readStop / writeBuffer and its `reading` flag.
 import type { Socket } from 'node:net';
 import { has } from './index.js';
 import { loadStreamWrap } from './splice.js';
@@ -18,10 +20,40 @@ import { loadStreamWrap } from './splice.js';
 interface Req { oncomplete: (status: number) => void; buffer?: Uint8Array }
 interface Handle {
   onread: (arrayBuffer?: ArrayBuffer) => unknown;
+  useUserBuffer?(buf: Uint8Array): void;
   readStart(): number;
   readStop(): number;
   writeBuffer(req: Req, data: Uint8Array): number;
   reading?: boolean;
+  [READER]?: Reader;
+}
+
+/**
+ * Where a socket's reads land once hotproxy reads its handle: one buffer shared by every such
+ * socket, which is safe while each read is consumed (or copied) before the next one; while
+ * tapped (body pump), a buffer of the connection's own, since a write may still send from it
+ * when the next read comes. Node would allocate 64 KiB per read, which on Node 26 is a quarter
+ * of the CPU of a big answer, in GC alone. The binding reads into the buffer it was last given
+ * (useUserBuffer, or onread's return value, which names the next one), and a handle cannot drop
+ * a user buffer once given one, so the reader stays: untapped and not read directly, reads are
+ * copied out (as Node copies a short read out of its own) and handed to the socket's stream
+ * exactly as Node would.
+ */
+const READ_BUFFER = 64 * 1024;
+const READER = Symbol('hotproxy.reader');
+interface Reader {
+  /** What the handle reads into now (null: Node's own buffers, there being no useUserBuffer). */
+  buf: Buffer | null;
+  /** The tap's buffer: allocated when tapped, dropped once the handle reads into another. */
+  own: Buffer | null;
+  tapped: boolean;
+  /** Read by readDirect (never tapped). */
+  direct: boolean;
+  original: Handle['onread'];
+  /** The tap's or readDirect's taker of reads. */
+  onData: ((chunk: Buffer) => void) | null;
+  /** The tap's, run before an end or error goes to the stream. */
+  onEnd: (() => void) | null;
 }
 
 const handleOf = (s: Socket): Handle | undefined => (s as unknown as { _handle?: Handle | null })._handle ?? undefined;
@@ -31,8 +63,8 @@ export function canTap(from: Socket, to: Socket): boolean {
   if (!has('stream-wrap')) return false;
   const a = handleOf(from) as Partial<Handle> | undefined;
   const b = handleOf(to) as Partial<Handle> | undefined;
-  return !!a && !!b && !from.destroyed && !to.destroyed && typeof a.onread === 'function' && typeof a.readStart === 'function' &&
-    typeof a.readStop === 'function' && typeof b.writeBuffer === 'function';
+  return !!a && !!b && !from.destroyed && !to.destroyed && a[READER]?.direct !== true &&
+    typeof a.onread === 'function' && typeof a.readStart === 'function' && typeof a.readStop === 'function' && typeof b.writeBuffer === 'function';
 }
 
 export interface Tap {
@@ -45,40 +77,104 @@ export interface Tap {
   write(data: Uint8Array, done: (status: number) => void): void;
 }
 
+let shared: Buffer | null = null;
+let state: Int32Array;
+let kRead: number;
+let kOffset: number;
+
 /**
- * Reads of `from` go to `onData` until release(), each in the buffer Node allocated for that
- * read (the caller may keep it, e.g. while a write sends from it). Only after canTap().
+ * Every reader's handle has this as its onread (one function, not a closure per connection).
+ * Returns the buffer the next read goes into when it changes, else undefined (as the binding
+ * wants: anything else returned is taken for a buffer).
+ */
+function onread(this: Handle, arrayBuffer?: ArrayBuffer): Buffer | undefined {
+  const r = this[READER]!;
+  const n = state[kRead]!;
+  if (n < 0) {
+    // The end of the connection, or an error: net's own handling, as if never tapped.
+    r.onEnd?.();
+    r.original.call(this, arrayBuffer);
+    return undefined;
+  }
+  if (n === 0) return undefined;
+  let buf = r.buf;
+  if (buf === null) {
+    if (r.onData !== null) r.onData(Buffer.from(arrayBuffer!, state[kOffset]!, n));
+    else r.original.call(this, arrayBuffer);
+    return undefined;
+  }
+  if (r.onData !== null) {
+    // Tapped by a read into the shared buffer (the first since): moved to the tap's own.
+    if (r.tapped && buf !== r.own) { buf.copy(r.own!, 0, 0, n); buf = r.own!; }
+    r.onData(buf.subarray(0, n));
+  } else {
+    // The stream keeps what it is given: a copy (small ones from Node's pool, as Buffers are).
+    const copy = Buffer.allocUnsafe(n);
+    buf.copy(copy, 0, 0, n);
+    state[kOffset] = copy.byteOffset;
+    r.original.call(this, copy.buffer as ArrayBuffer);
+  }
+  const next = r.tapped ? r.own! : shared!;
+  if (next === r.buf) return undefined;
+  r.buf = next;
+  if (!r.tapped) r.own = null;
+  return next;
+}
+
+function readerOf(src: Handle, direct: boolean): Reader {
+  const existing = src[READER];
+  if (existing !== undefined) return existing;
+  const w = loadStreamWrap()!;
+  state = w.streamBaseState;
+  kRead = w.kReadBytesOrError;
+  kOffset = (w as unknown as { kArrayBufferOffset: number }).kArrayBufferOffset;
+  const r: Reader = { buf: null, own: null, tapped: false, direct, original: src.onread, onData: null, onEnd: null };
+  if (typeof src.useUserBuffer === 'function') {
+    r.buf = (shared ??= Buffer.allocUnsafe(READ_BUFFER));
+    src.useUserBuffer(r.buf);
+  }
+  src[READER] = r;
+  src.onread = onread;
+  return r;
+}
+
+/** Starts or stops a handle's reads, keeping its `reading` flag (net's) true to it. */
+function setReading(s: Socket, src: Handle, on: boolean): void {
+  if (s.destroyed || src.reading === on) return;
+  src.reading = on;
+  if (on) src.readStart(); else src.readStop();
+}
+
+/**
+ * Reads of `from` go to `onData` until release(), in the connection's read buffer: the caller
+ * must be done with each chunk (its write completed, or a copy kept) before it lets reading
+ * go on. Only after canTap().
  */
 export function tap(from: Socket, to: Socket, onData: (chunk: Buffer) => void): Tap {
   const w = loadStreamWrap()!;
-  const { streamBaseState: state, kReadBytesOrError: kRead, kLastWriteWasAsync: kAsync } = w;
-  const kOffset = (w as unknown as { kArrayBufferOffset: number }).kArrayBufferOffset;
+  const { streamBaseState: state, kLastWriteWasAsync: kAsync } = w;
   const src = handleOf(from)!;
   const dst = handleOf(to)!;
-  const original = src.onread;
+  const reader = readerOf(src, false);
+  if (reader.buf !== null) reader.own ??= Buffer.allocUnsafe(READ_BUFFER);
+  reader.tapped = reader.buf !== null;
   let released = false;
-  src.onread = function onread(this: Handle, arrayBuffer?: ArrayBuffer) {
-    const n = state[kRead]!;
-    if (n > 0 && arrayBuffer !== undefined) { onData(Buffer.from(arrayBuffer, state[kOffset]!, n)); return; }
-    if (n === 0) return;
-    // The end of the connection, or an error: net's own handling, as if never tapped.
-    release();
-    return original.call(this, arrayBuffer);
-  };
-  const setReading = (on: boolean): void => {
-    if (released || from.destroyed || src.reading === on) return;
-    src.reading = on;
-    if (on) src.readStart(); else src.readStop();
-  };
+  const reading = (on: boolean): void => { if (!released) setReading(from, src, on); };
   const release = (): void => {
     if (released) return;
-    setReading(true);
+    reading(true);
     released = true;
-    src.onread = original;
+    if (reader.onData !== onData) return; // a later tap has the reader now
+    reader.onData = null;
+    reader.onEnd = null;
+    // The handle still reads into the tap's buffer: the next read moves it back to the shared one.
+    reader.tapped = false;
   };
+  reader.onData = onData;
+  reader.onEnd = release;
   return {
-    pause: () => setReading(false),
-    resume: () => setReading(true),
+    pause: () => reading(false),
+    resume: () => reading(true),
     release,
     write(data, done) {
       if (to.destroyed) { done(-1); return; }
@@ -92,4 +188,53 @@ export function tap(from: Socket, to: Socket, onData: (chunk: Buffer) => void): 
       req.buffer = data;
     },
   };
+}
+
+export interface ReadTap {
+  pause(): void;
+  resume(): void;
+  /** Reads go to the socket's stream from now on. */
+  release(): void;
+}
+
+/** `s` can be read by readDirect(): the binding is there, the handle a plain connected stream. */
+export function canReadDirect(s: Socket): boolean {
+  const h = handleOf(s) as Partial<Handle> | undefined;
+  return has('stream-wrap') && !!h && !s.destroyed && s.readableLength === 0 && h[READER] === undefined &&
+    typeof h.onread === 'function' && typeof h.readStart === 'function' && typeof h.readStop === 'function';
+}
+
+/**
+ * Every read of `s` goes to `onData` as it arrives, not through the socket's stream (its push,
+ * 'data' event and read-more tick per read), in a buffer shared by all such sockets: `onData`
+ * copies whatever it keeps. The end of the connection and read errors reach the stream as
+ * usual. Only after canReadDirect().
+ */
+export function readDirect(s: Socket, onData: (chunk: Buffer) => void): ReadTap {
+  const src = handleOf(s)!;
+  readerOf(src, true).onData = onData;
+  return new DirectReads(s, src, onData);
+}
+
+// A class, not closures: one of these lives with every idle keep-alive connection.
+class DirectReads implements ReadTap {
+  private released = false;
+  constructor(private s: Socket, private src: Handle, private onData: (chunk: Buffer) => void) {}
+
+  pause(): void {
+    if (!this.released) setReading(this.s, this.src, false);
+  }
+
+  resume(): void {
+    if (!this.released) setReading(this.s, this.src, true);
+  }
+
+  release(): void {
+    if (this.released) return;
+    // Reading on: the stream asked for data once and waits for it (it will not ask again).
+    setReading(this.s, this.src, true);
+    this.released = true;
+    const r = this.src[READER]!;
+    if (r.onData === this.onData) r.onData = null;
+  }
 }

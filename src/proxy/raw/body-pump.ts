@@ -184,7 +184,8 @@ export class BodyPump {
     if (this.s === S.Trailer || this.s === S.TrailerLf) return;
     this.emit(d, lineStart >= 0 ? lineStart : len);
     if (lineStart < 0 || lineStart >= len) return;
-    this.held = this.held === null ? d.subarray(lineStart) : Buffer.concat([this.held, d]);
+    // A copy: `d` is the connection's read buffer, which the next read fills again.
+    this.held = this.held === null ? Buffer.from(d.subarray(lineStart)) : Buffer.concat([this.held, d]);
   }
 
   /** Writes `d` up to `to`, after the start of a size line held back (once the line goes out too). */

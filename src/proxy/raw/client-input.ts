@@ -6,7 +6,9 @@ import type net from 'node:net';
 import { MAX_HEADER_FIELDS, REQ_BODY, isWebSocket, peerOf, type Peer } from '../headers.js';
 import type { RawEngine } from './engine.js';
 import { requestHead } from './heads.js';
-import { closeParser, methods, newParser, rebindParser, statusForParseError, type NativeParser, type ParseError } from '../../internals/index.js';
+import {
+  canReadDirect, closeParser, methods, newParser, readDirect, rebindParser, statusForParseError, type NativeParser, type ParseError, type ReadTap,
+} from '../../internals/index.js';
 import { Req, rejection } from './request.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -50,12 +52,16 @@ export abstract class ClientInput {
   protected closed = false;
   /** A status to answer (then close) once the exchanges before it are done. */
   private pendingError = 0;
+  /** Reads straight from the handle (null: from the socket's stream, where internals are missing). */
+  private reads: ReadTap | null;
 
   /** `fresh`: just accepted (a head is due now), not handed over idle from another worker. */
   constructor(protected engine: RawEngine, readonly socket: net.Socket, fresh: boolean) {
     this.headDue = fresh;
     this.peer = peerOf(socket.remoteAddress, engine.trusted);
-    socket.on('data', this.onData);
+    // Each read is parsed as it arrives and nothing of it is kept but copies (see onData).
+    this.reads = canReadDirect(socket) ? readDirect(socket, this.onData) : null;
+    if (this.reads === null) socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', noop);
     socket.on('close', this.onClose);
@@ -140,7 +146,8 @@ export abstract class ClientInput {
     if (u === null) return;
     this.upgrading = null;
     this.hold(HOLD_DONE);
-    if (r < d.length) u.rest = d.subarray(r);
+    // A copy: `d` is the read buffer the next read fills again.
+    if (r < d.length) u.rest = Buffer.from(d.subarray(r));
     if (u.method === 'CONNECT') { this.reject(400); return; }
     if (this.cur === null) this.startUpgrade(u);
     else this.queue.push(u);
@@ -229,6 +236,8 @@ export abstract class ClientInput {
   /** The connection stops being HTTP here (it becomes a tunnel); the parser goes. */
   protected detachInput(): void {
     const s = this.socket;
+    this.reads?.release();
+    this.reads = null;
     s.pause();
     s.off('data', this.onData);
     s.off('end', this.onEnd);
@@ -288,14 +297,19 @@ export abstract class ClientInput {
   };
 
   protected hold(bit: number): void {
-    if (this.holds === 0) this.socket.pause();
+    if (this.holds === 0) {
+      if (this.reads !== null) this.reads.pause();
+      else this.socket.pause();
+    }
     this.holds |= bit;
   }
 
   protected release(bit: number): void {
     if ((this.holds & bit) === 0) return;
     this.holds &= ~bit;
-    if (this.holds === 0 && !this.closed) this.socket.resume();
+    if (this.holds !== 0 || this.closed) return;
+    if (this.reads !== null) this.reads.resume();
+    else this.socket.resume();
   }
 }
 

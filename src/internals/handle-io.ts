@@ -47,10 +47,10 @@ interface Reader {
   /** The tap's buffer: allocated when tapped, dropped once the handle reads into another. */
   own: Buffer | null;
   tapped: boolean;
-  /** Read by readDirect (never tapped). */
-  direct: boolean;
+  /** readDirect's taker of reads, which has them whenever no tap does. */
+  direct: ((chunk: Buffer) => void) | null;
   original: Handle['onread'];
-  /** The tap's or readDirect's taker of reads. */
+  /** Who takes reads now: the tap's or readDirect's (null: the socket's stream). */
   onData: ((chunk: Buffer) => void) | null;
   /** The tap's, run before an end or error goes to the stream. */
   onEnd: (() => void) | null;
@@ -63,7 +63,7 @@ export function canTap(from: Socket, to: Socket): boolean {
   if (!has('stream-wrap')) return false;
   const a = handleOf(from) as Partial<Handle> | undefined;
   const b = handleOf(to) as Partial<Handle> | undefined;
-  return !!a && !!b && !from.destroyed && !to.destroyed && a[READER]?.direct !== true &&
+  return !!a && !!b && !from.destroyed && !to.destroyed &&
     typeof a.onread === 'function' && typeof a.readStart === 'function' && typeof a.readStop === 'function' && typeof b.writeBuffer === 'function';
 }
 
@@ -121,14 +121,14 @@ function onread(this: Handle, arrayBuffer?: ArrayBuffer): Buffer | undefined {
   return next;
 }
 
-function readerOf(src: Handle, direct: boolean): Reader {
+function readerOf(src: Handle): Reader {
   const existing = src[READER];
   if (existing !== undefined) return existing;
   const w = loadStreamWrap()!;
   state = w.streamBaseState;
   kRead = w.kReadBytesOrError;
   kOffset = (w as unknown as { kArrayBufferOffset: number }).kArrayBufferOffset;
-  const r: Reader = { buf: null, own: null, tapped: false, direct, original: src.onread, onData: null, onEnd: null };
+  const r: Reader = { buf: null, own: null, tapped: false, direct: null, original: src.onread, onData: null, onEnd: null };
   if (typeof src.useUserBuffer === 'function') {
     r.buf = (shared ??= Buffer.allocUnsafe(READ_BUFFER));
     src.useUserBuffer(r.buf);
@@ -155,7 +155,7 @@ export function tap(from: Socket, to: Socket, onData: (chunk: Buffer) => void): 
   const { streamBaseState: state, kLastWriteWasAsync: kAsync } = w;
   const src = handleOf(from)!;
   const dst = handleOf(to)!;
-  const reader = readerOf(src, false);
+  const reader = readerOf(src);
   if (reader.buf !== null) reader.own ??= Buffer.allocUnsafe(READ_BUFFER);
   reader.tapped = reader.buf !== null;
   let released = false;
@@ -165,7 +165,7 @@ export function tap(from: Socket, to: Socket, onData: (chunk: Buffer) => void): 
     reading(true);
     released = true;
     if (reader.onData !== onData) return; // a later tap has the reader now
-    reader.onData = null;
+    reader.onData = reader.direct;
     reader.onEnd = null;
     // The handle still reads into the tap's buffer: the next read moves it back to the shared one.
     reader.tapped = false;
@@ -212,7 +212,9 @@ export function canReadDirect(s: Socket): boolean {
  */
 export function readDirect(s: Socket, onData: (chunk: Buffer) => void): ReadTap {
   const src = handleOf(s)!;
-  readerOf(src, true).onData = onData;
+  const r = readerOf(src);
+  r.direct = onData;
+  r.onData = onData;
   return new DirectReads(s, src, onData);
 }
 
@@ -235,6 +237,7 @@ class DirectReads implements ReadTap {
     setReading(this.s, this.src, true);
     this.released = true;
     const r = this.src[READER]!;
+    if (r.direct === this.onData) r.direct = null;
     if (r.onData === this.onData) r.onData = null;
   }
 }

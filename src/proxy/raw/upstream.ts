@@ -6,7 +6,7 @@ import { keepAliveMs } from './heads.js';
 import { UPSTREAM_IDLE_MS } from '../engine.js';
 import { UpstreamClosedError, UpstreamTimeoutError, UpstreamUnhealthyError } from '../../errors.js';
 import { BACKLOG_RETRIES, backlogDelayMs, isBacklogFull } from '../failure.js';
-import { closeParser, newParser, rebindParser, type NativeParser } from '../../internals/index.js';
+import { canReadDirect, closeParser, newParser, readDirect, rebindParser, type NativeParser, type ReadTap } from '../../internals/index.js';
 import { BodyPump, type PumpOwner } from './body-pump.js';
 
 
@@ -139,6 +139,8 @@ export class UpConn implements PumpOwner {
   /** The body of the answer being parsed goes by the pump: its Content-Length, -1 chunked. */
   private pumpLength = NO_PUMP;
   private pump: BodyPump | null = null;
+  /** Reads straight from the handle (null: from the socket's stream, where internals are missing). */
+  private reads: ReadTap | null = null;
 
   constructor(private pool: UpstreamPool) {
     pool.all.add(this);
@@ -150,7 +152,9 @@ export class UpConn implements PumpOwner {
     const s = net.connect(this.pool.target.address);
     s.setNoDelay(true);
     s.once('connect', () => { this.unsent = null; });
-    s.on('data', this.onData);
+    // Each read is parsed as it arrives and nothing of it is kept but copies (see onData).
+    this.reads = canReadDirect(s) ? readDirect(s, this.onData) : null;
+    if (this.reads === null) s.on('data', this.onData);
     s.on('drain', this.onDrain);
     s.on('end', this.onEnd);
     s.on('error', this.onError);
@@ -240,7 +244,11 @@ export class UpConn implements PumpOwner {
 
   /** The client caught up with the response: read on. */
   resume(): void {
-    if (this.paused) { this.paused = false; this.silent = 0; this.socket.resume(); }
+    if (!this.paused) return;
+    this.paused = false;
+    this.silent = 0;
+    if (this.reads !== null) this.reads.resume();
+    else this.socket.resume();
   }
 
   destroy(): void {
@@ -265,7 +273,8 @@ export class UpConn implements PumpOwner {
     // The head asked for the pump: the parser stopped after it, the rest is the body's.
     if (this.pumpLength !== NO_PUMP && this.pump === null && this.x !== null) {
       this.pump = new BodyPump(this, this.socket, c, this.pumpLength);
-      this.pump.start(r === d.length ? EMPTY : d.subarray(r), c);
+      // A copy: `d` is the read buffer the next read fills again.
+      this.pump.start(r === d.length ? EMPTY : Buffer.from(d.subarray(r)), c);
     }
   };
 
@@ -300,7 +309,8 @@ export class UpConn implements PumpOwner {
     const x = this.x;
     if (x !== null && !x.onResponseBody(chunk) && !this.paused) {
       this.paused = true;
-      this.socket.pause();
+      if (this.reads !== null) this.reads.pause();
+      else this.socket.pause();
     }
   };
 

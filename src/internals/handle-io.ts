@@ -1,6 +1,6 @@
-// Reads and writes of an http connection at the libuv handle level. readDirect(): a client
-// connection's reads go straight to its parser. tap(): for the stretch of an exchange where it
-// only moves body bytes (body-pump.ts). A net.Socket pays per read for a
+// Reads and writes of an http connection at the libuv handle level. readDirect(): a client's or
+// a backend connection's reads go straight to its parser. tap(): for the stretch of an exchange
+// where it only moves body bytes (body-pump.ts). A net.Socket pays per read for a
 // Readable push and a 'data' event, per write for a Writable's bookkeeping; a 1 MiB answer
 // the backend wrote in 1 KiB pieces is a thousand of each. Here a read goes straight to the
 // caller and a write straight to the other handle, as tcp mode's splice does.

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { canReadDirect, readDirect } from '../src/internals/index.js';
+import { canReadDirect, readDirect } from '../src/internals/handle-io.js';
 import { waitFor } from './helpers/wait.js';
 
 /** Both ends of a loopback TCP connection: [the reading side, the writing side]. */

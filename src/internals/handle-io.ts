@@ -193,8 +193,34 @@ export function tap(from: Socket, to: Socket, onData: (chunk: Buffer) => void): 
 export interface ReadTap {
   pause(): void;
   resume(): void;
-  /** Reads go to the socket's stream from now on. */
+  /** Reads stop going to the taker: they stay in the socket's stream from now on. */
   release(): void;
+}
+
+/**
+ * Reads of `s` go to `onData`: straight from the handle where it can be (readDirect), else
+ * from the socket's 'data' events (Node without the internals).
+ */
+export function readConnection(s: Socket, onData: (chunk: Buffer) => void): ReadTap {
+  return canReadDirect(s) ? readDirect(s, onData) : new StreamReads(s, onData);
+}
+
+class StreamReads implements ReadTap {
+  constructor(private s: Socket, private onData: (chunk: Buffer) => void) {
+    s.on('data', onData);
+  }
+
+  pause(): void {
+    this.s.pause();
+  }
+
+  resume(): void {
+    this.s.resume();
+  }
+
+  release(): void {
+    this.s.off('data', this.onData);
+  }
 }
 
 /** `s` can be read by readDirect(): the binding is there, the handle a plain connected stream. */

@@ -33,6 +33,8 @@ export const MODES: Mode[] = [
   { name: 'http mode, node engine', args: ['--engine', 'node'], proto: 'http' },
   { name: 'tcp mode', args: TCP, wire: true },
   { name: 'http mode, raw engine without hand-over (connections close gracefully on upgrade)', args: ['--engine', 'raw'], env: { [OFF_VARIABLE]: 'handover' }, fallbacks: ['handover'], noPipelining: true, proto: 'http' },
+  // The raw engine on its sockets' streams: no handle-level reads, no body pump.
+  { name: 'http mode, raw engine on socket streams (stream-wrap reported missing)', args: ['--engine', 'raw'], env: { [OFF_VARIABLE]: 'stream-wrap' }, fallbacks: ['stream-wrap'], proto: 'http' },
   // Every Node internal reported missing: what another Node would get (src/internals).
   { name: 'http mode on public APIs only (raw engine asked for, node engine serves, no hand-over)', args: ['--engine', 'raw'], env: { [OFF_VARIABLE]: 'all' }, fallbacks: ['http-parser', 'stream-wrap', 'handover'], noPipelining: true, proto: 'http' },
   // TLS at the edge (the client to --listen-tls, the direct side plain HTTP/1.1 as always). A

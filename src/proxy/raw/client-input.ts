@@ -7,7 +7,7 @@ import { MAX_HEADER_FIELDS, REQ_BODY, isWebSocket, peerOf, type Peer } from '../
 import type { RawEngine } from './engine.js';
 import { requestHead } from './heads.js';
 import {
-  canReadDirect, closeParser, methods, newParser, readDirect, rebindParser, statusForParseError, type NativeParser, type ParseError, type ReadTap,
+  closeParser, methods, newParser, readConnection, rebindParser, statusForParseError, type NativeParser, type ParseError, type ReadTap,
 } from '../../internals/index.js';
 import { Req, rejection } from './request.js';
 
@@ -52,16 +52,14 @@ export abstract class ClientInput {
   protected closed = false;
   /** A status to answer (then close) once the exchanges before it are done. */
   private pendingError = 0;
-  /** Reads straight from the handle (null: from the socket's stream, where internals are missing). */
-  private reads: ReadTap | null;
+  private reads: ReadTap;
 
   /** `fresh`: just accepted (a head is due now), not handed over idle from another worker. */
   constructor(protected engine: RawEngine, readonly socket: net.Socket, fresh: boolean) {
     this.headDue = fresh;
     this.peer = peerOf(socket.remoteAddress, engine.trusted);
     // Each read is parsed as it arrives and nothing of it is kept but copies (see onData).
-    this.reads = canReadDirect(socket) ? readDirect(socket, this.onData) : null;
-    if (this.reads === null) socket.on('data', this.onData);
+    this.reads = readConnection(socket, this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', noop);
     socket.on('close', this.onClose);
@@ -236,10 +234,8 @@ export abstract class ClientInput {
   /** The connection stops being HTTP here (it becomes a tunnel); the parser goes. */
   protected detachInput(): void {
     const s = this.socket;
-    this.reads?.release();
-    this.reads = null;
     s.pause();
-    s.off('data', this.onData);
+    this.reads.release();
     s.off('end', this.onEnd);
     s.off('close', this.onClose);
     this.closed = true;
@@ -297,19 +293,14 @@ export abstract class ClientInput {
   };
 
   protected hold(bit: number): void {
-    if (this.holds === 0) {
-      if (this.reads !== null) this.reads.pause();
-      else this.socket.pause();
-    }
+    if (this.holds === 0) this.reads.pause();
     this.holds |= bit;
   }
 
   protected release(bit: number): void {
     if ((this.holds & bit) === 0) return;
     this.holds &= ~bit;
-    if (this.holds !== 0 || this.closed) return;
-    if (this.reads !== null) this.reads.resume();
-    else this.socket.resume();
+    if (this.holds === 0 && !this.closed) this.reads.resume();
   }
 }
 

@@ -6,7 +6,7 @@ import { keepAliveMs } from './heads.js';
 import { UPSTREAM_IDLE_MS } from '../engine.js';
 import { UpstreamClosedError, UpstreamTimeoutError, UpstreamUnhealthyError } from '../../errors.js';
 import { BACKLOG_RETRIES, backlogDelayMs, isBacklogFull } from '../failure.js';
-import { canReadDirect, closeParser, newParser, readDirect, rebindParser, type NativeParser, type ReadTap } from '../../internals/index.js';
+import { closeParser, newParser, readConnection, rebindParser, type NativeParser, type ReadTap } from '../../internals/index.js';
 import { BodyPump, type PumpOwner } from './body-pump.js';
 
 
@@ -139,8 +139,7 @@ export class UpConn implements PumpOwner {
   /** The body of the answer being parsed goes by the pump: its Content-Length, -1 chunked. */
   private pumpLength = NO_PUMP;
   private pump: BodyPump | null = null;
-  /** Reads straight from the handle (null: from the socket's stream, where internals are missing). */
-  private reads: ReadTap | null = null;
+  private reads!: ReadTap;
 
   constructor(private pool: UpstreamPool) {
     pool.all.add(this);
@@ -153,8 +152,7 @@ export class UpConn implements PumpOwner {
     s.setNoDelay(true);
     s.once('connect', () => { this.unsent = null; });
     // Each read is parsed as it arrives and nothing of it is kept but copies (see onData).
-    this.reads = canReadDirect(s) ? readDirect(s, this.onData) : null;
-    if (this.reads === null) s.on('data', this.onData);
+    this.reads = readConnection(s, this.onData);
     s.on('drain', this.onDrain);
     s.on('end', this.onEnd);
     s.on('error', this.onError);
@@ -247,8 +245,7 @@ export class UpConn implements PumpOwner {
     if (!this.paused) return;
     this.paused = false;
     this.silent = 0;
-    if (this.reads !== null) this.reads.resume();
-    else this.socket.resume();
+    this.reads.resume();
   }
 
   destroy(): void {
@@ -309,8 +306,7 @@ export class UpConn implements PumpOwner {
     const x = this.x;
     if (x !== null && !x.onResponseBody(chunk) && !this.paused) {
       this.paused = true;
-      if (this.reads !== null) this.reads.pause();
-      else this.socket.pause();
+      this.reads.pause();
     }
   };
 

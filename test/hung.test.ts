@@ -119,6 +119,20 @@ describe.each(['raw', 'node'])('--backend-timeout (%s engine)', (engine) => {
     expect(c.received).toBeGreaterThan(64 << 10);
     expect(c.received).toBeLessThan(1 << 20);
   });
+
+  it('a backend that stops reading an upload gets 504 at about the timeout, not an endless wait', async () => {
+    const hp = await startHotproxy(['--engine', engine, '--backend-timeout', '1s']);
+    const c = await RawClient.open(hp.port);
+    const size = 16 << 20;
+    const t0 = Date.now();
+    c.send(`POST /stallup HTTP/1.1\r\nhost: x\r\ncontent-length: ${size}\r\n\r\n`).send(Buffer.alloc(size, 117));
+    await c.until((t) => t.includes('Gateway Timeout\n'), '504');
+    const ms = Date.now() - t0;
+    expect(c.text).toMatch(/^HTTP\/1\.1 504 Gateway Timeout\r\n/);
+    expect(ms).toBeGreaterThanOrEqual(950);
+    expect(ms).toBeLessThan(3_000);
+    c.close();
+  });
 });
 
 describe('health checks that flap', () => {

@@ -22,7 +22,7 @@ export interface HeadOut {
   flags: number;
   /** The response's Keep-Alive value, if any. */
   keepAliveHeader: string | undefined;
-  /** responseFields: the one Content-Length as a number, or -1 (none, several, not a plain number). */
+  /** The one Content-Length as a number, or -1 (none, several, not a plain number; a request's: chunked). */
   length?: number;
   /** responseFields: the body is framed by chunked transfer coding (the last coding of the last Transfer-Encoding). */
   chunked?: boolean;
@@ -127,6 +127,8 @@ export function requestFields(raw: string[], peer: Peer, keepUpgrade: boolean, o
   let host: string | undefined;
   let xfHost: string | undefined;
   let id: string | undefined;
+  let length = -1;
+  let lengths = 0;
   out.userAgent = undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
@@ -157,7 +159,11 @@ export function requestFields(raw: string[], peer: Peer, keepUpgrade: boolean, o
         continue;
       // Whatever Connection lists, the body goes on as framed and the request keeps its Host:
       // a dropped length would make the body the backend's next request (smuggling).
-      case CONTENT_LENGTH: if (value !== '0') flags |= REQ_BODY; fields.push(name, value); continue;
+      case CONTENT_LENGTH:
+        if (value !== '0') flags |= REQ_BODY;
+        length = lengths++ > 0 || !PLAIN_LENGTH.test(value) ? -1 : Number(value);
+        fields.push(name, value);
+        continue;
       case HOST: host = value; flags |= REQ_HOST; fields.push(name, value); continue;
       case USER_AGENT: out.userAgent = value; break;
     }
@@ -171,6 +177,7 @@ export function requestFields(raw: string[], peer: Peer, keepUpgrade: boolean, o
   fields.push('x-request-id', id);
   out.requestId = id;
   out.flags = flags;
+  out.length = flags & REQ_CHUNKED ? -1 : length;
   return fields;
 }
 

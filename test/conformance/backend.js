@@ -112,6 +112,12 @@ const RAW = {
 
 const server = http.createServer({ maxHeaderSize: 64 * 1024, requestTimeout: 0, headersTimeout: 0 }, (req, res) => {
   const q = new URL(req.url, 'http://x').searchParams;
+  // `early=<status>`: answer at once, the body unread (Node's server reads and drops the rest).
+  if (q.has('early')) {
+    res.writeHead(int(q, 'early'), [...seenProto(req), ['content-length', '2'], ['x-req', digest(req, Buffer.alloc(0), [])]].flat());
+    res.end('ok');
+    return;
+  }
   const parts = [];
   req.on('data', (c) => parts.push(c));
   req.on('end', () => {

@@ -67,7 +67,7 @@ export function fixedCorpus(): Case[] {
   cases.push(one('a field repeated in three lines, mixed case', get('/d?dup=1&size=10')));
 
   // Uploads.
-  for (const size of [0, 1, 16384, 65537, MiB, 16 * MiB]) {
+  for (const size of [0, 1, 16384, 65535, 65536, 65537, 131073, MiB, 16 * MiB]) {
     cases.push(one(`POST ${size} B by Content-Length`, post(`/up?size=${Math.min(size, 1000)}`, { size, seed: 7 })));
   }
   cases.push(one('POST 1 MiB echoed back', post('/up?echo=1', { size: MiB, seed: 8 })));
@@ -87,6 +87,8 @@ export function fixedCorpus(): Case[] {
   cases.push({ name: 'pipelined GET, POST, HEAD, chunked GET, GET', pipeline: true,
     steps: [get('/1?size=100'), post('/2?echo=1', { size: 70000, seed: 1 }), { method: 'HEAD', target: '/3?size=999' }, get('/4?te=chunked&size=100000&chunk=333'), get('/5?size=0')] });
   cases.push({ name: 'three pipelined 1 MiB GETs', pipeline: true, steps: [get(`/a?size=${MiB}`), get(`/b?size=${MiB}&te=chunked`), get(`/c?size=${MiB}`)] });
+  cases.push({ name: 'pipelined uploads by Content-Length, big and small, with GETs between', pipeline: true,
+    steps: [post('/a?echo=1', { size: MiB, seed: 13 }), get('/b?size=10'), post('/c?echo=1', { size: 100 * KiB, seed: 14 }), post('/d?size=5', { size: 10, seed: 15 }), get('/e?size=70000')] });
   cases.push({ name: 'pipelined chunked uploads', pipeline: true, steps: [post('/a?echo=1', { size: 3000, seed: 1, chunk: 512 }), post('/b?echo=1', { size: 70000, seed: 2, chunk: 7000 })] });
   cases.push({ name: 'keep-alive: ten requests of mixed sizes on one connection', steps: [0, 1, 16385, 65536, MiB, 5, 300 * KiB, 0, 65537, 2].map((s, i) => get(`/k${i}?size=${s}&te=${i % 2 ? 'chunked' : 'cl'}`)) });
 
@@ -105,6 +107,8 @@ export function fixedCorpus(): Case[] {
   cases.push(one('slow writer: the head and a 64 KiB body in small pieces', post('/sw?size=10', { size: 64 * KiB, seed: 1 }, { slowWrite: { piece: 1500, gapMs: 1 } })));
   cases.push(one('slow writer: a head one byte at a time', get('/sw?size=100', { headers: [['x-a', 'b']], slowWrite: { piece: 1, gapMs: 1 } })));
   cases.push(one('backend slow to answer', get('/late?delay=300&size=1000')));
+  cases.push(one('a big upload answered before it is read, then another request', get('/'), {
+    steps: [post('/early?early=200', { size: 4 * MiB, seed: 12 }), get('/after?size=1000'), post('/early?early=201', { size: 70 * KiB, seed: 16 }), get('/after2?size=10')] }));
   cases.push(one('a backend that reads the upload slowly', post('/slowup?slowup=5&size=10', { size: 4 * MiB, seed: 6 })));
 
   // Parallel large transfers.

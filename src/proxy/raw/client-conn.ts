@@ -9,7 +9,7 @@ import { ClientInput, HOLD_DONE, HOLD_ROUTE, HOLD_UPSTREAM } from './client-inpu
 import type { RawEngine } from './engine.js';
 import { informationalHead, lastChunk, responseHead } from './heads.js';
 import { proxyResponse, type Req } from './request.js';
-import { PUMP_BODY, type Exchange } from './upstream.js';
+import { PUMP_BODY, type Exchange, type UpConn } from './upstream.js';
 import { PUMP_MIN_BYTES } from './body-pump.js';
 import { canTap } from '../../internals/index.js';
 import { cookiesInHead, place } from '../canary.js';
@@ -74,6 +74,11 @@ export class ClientConn extends ClientInput implements Exchange {
       if (chunked) up.write(lastChunk(req.trailers), 'latin1');
       up.requestSent = true;
     }
+  }
+
+  protected uploadTarget(req: Req): UpConn | null {
+    const up = req.up;
+    return up !== null && up.connected && canTap(this.socket, up.socket) ? up : null;
   }
 
   protected requestBody(req: Req, chunk: Buffer): void {
@@ -160,6 +165,7 @@ export class ClientConn extends ClientInput implements Exchange {
     req.bytes += pumped;
     if (req.chunked) this.socket.write(lastChunk(trailers), 'latin1');
     req.up = null;
+    this.stopUpload();
     traffic.record(req.gen, req.status, req.t0);
     this.logLine(req, undefined);
     this.endExchange(req);
@@ -169,6 +175,7 @@ export class ClientConn extends ClientInput implements Exchange {
     const req = this.cur;
     if (req === null) return;
     req.up = null;
+    this.stopUpload();
     const t = req.target!;
     this.engine.inflight.dec(t.gen);
     req.target = null;
@@ -202,7 +209,7 @@ export class ClientConn extends ClientInput implements Exchange {
   };
 
   protected dropUpstream(req: Req, status: number): void {
-    if (req.up !== null) { req.up.abort(); req.up = null; }
+    if (req.up !== null) { this.stopUpload(); req.up.abort(); req.up = null; }
     if (req.target !== null) { this.engine.inflight.dec(req.target.gen); req.target = null; }
     if (status === 0) { this.logLine(req, 'client'); return; }
     req.status = status;

@@ -10,6 +10,8 @@ import {
   closeParser, methods, newParser, readConnection, rebindParser, statusForParseError, type NativeParser, type ParseError, type ReadTap,
 } from '../../internals/index.js';
 import { Req, rejection } from './request.js';
+import { PUMP_MIN_BYTES } from './body-pump.js';
+import { UploadPump, type UploadOwner, type UploadTarget } from './upload-pump.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 // Reasons to stop reading the client (the socket reads while none is set).
@@ -25,7 +27,7 @@ export const HOLD_DONE = 8;
 const SPARE_PARSERS = 64;
 const spareParsers: NativeParser[] = [];
 
-export abstract class ClientInput {
+export abstract class ClientInput implements UploadOwner {
   private parser: NativeParser | null = null;
   /** Inside the parser's execute (its callbacks run). */
   private executing = false;
@@ -53,6 +55,13 @@ export abstract class ClientInput {
   /** A status to answer (then close) once the exchanges before it are done. */
   private pendingError = 0;
   private reads: ReadTap;
+  /**
+   * Body bytes of the request being read still to come, counted here instead of parsed: a big
+   * Content-Length body, which the upload pump takes once the exchange's backend connection is
+   * up (before that, and once the exchange is done with it, read here: forwarded or dropped).
+   */
+  private bodyLeft = 0;
+  private upload: UploadPump | null = null;
 
   /** `fresh`: just accepted (a head is due now), not handed over idle from another worker. */
   constructor(protected engine: RawEngine, readonly socket: net.Socket, fresh: boolean) {
@@ -68,6 +77,11 @@ export abstract class ClientInput {
   /** A parsed request becomes the exchange in progress. */
   protected abstract start(req: Req): void;
   protected abstract startUpgrade(req: Req): void;
+  /**
+   * The exchange's backend connection, if it is connected and the client's reads can go to
+   * it at the handle level (canTap), else null.
+   */
+  protected abstract uploadTarget(req: Req): UploadTarget | null;
   /** A body chunk of the exchange in progress, once it has an upstream. */
   protected abstract requestBody(req: Req, chunk: Buffer): void;
   /** The request of the exchange in progress was parsed to its end. */
@@ -104,10 +118,13 @@ export abstract class ClientInput {
   }
 
   private takeParser(): NativeParser {
-    const { onMessageBegin, onHeaders, onHeadersComplete, onBody, onMessageComplete } = this;
-    const cb = { onMessageBegin, onHeaders, onHeadersComplete, onBody, onMessageComplete };
     const p = spareParsers.pop();
-    return p === undefined ? newParser('request', cb) : rebindParser(p, 'request', cb);
+    return p === undefined ? newParser('request', this.callbacks()) : rebindParser(p, 'request', this.callbacks());
+  }
+
+  private callbacks() {
+    const { onMessageBegin, onHeaders, onHeadersComplete, onBody, onMessageComplete } = this;
+    return { onMessageBegin, onHeaders, onHeadersComplete, onBody, onMessageComplete };
   }
 
   /**
@@ -128,28 +145,87 @@ export abstract class ClientInput {
 
   private onData = (d: Buffer): void => {
     this.idleTicks = 0;
+    for (;;) {
+      if (this.bodyLeft > 0) {
+        d = this.countBody(d);
+        // After a request that closes the connection nothing is read (llhttp's rule too).
+        if (d.length === 0 || this.holds & HOLD_DONE) break;
+      }
+      const r = this.parse(d);
+      if (r <= 0 || r >= d.length) break;
+      d = d.subarray(r);
+    }
+    if (this.bodyLeft > 0 && this.upload === null) this.startUpload();
+  };
+
+  /** Parses `d`: how much of it the parser took, or -1 when nothing more of this read is for it. */
+  private parse(d: Buffer): number {
     const parser = (this.parser ??= this.takeParser());
     this.executing = true;
-    let r = parser.execute(d);
-    // llhttp stops after a request with Upgrade; one that is not tunnelled goes on as HTTP.
-    while (typeof r === 'number' && r > 0 && r < d.length && this.upgrading === null && this.refused === 0) {
-      d = d.subarray(r);
-      r = parser.execute(d);
-    }
+    const r = parser.execute(d);
     this.executing = false;
-    if (typeof r === 'number' && this.refused === 0) this.dropParserIfIdle();
-    if (this.refused !== 0) { this.reject(this.refused); return; }
-    if (typeof r !== 'number') { this.parseError(r); return; }
+    if (this.refused !== 0) { this.reject(this.refused); return -1; }
+    if (typeof r !== 'number') { this.parseError(r); return -1; }
+    // The parser stopped after a head whose body is counted here: it starts afresh for the next request.
+    if (this.bodyLeft > 0) { rebindParser(parser, 'request', this.callbacks()); return r; }
+    this.dropParserIfIdle();
+    // llhttp stops after a request with Upgrade; one that is not tunnelled goes on as HTTP.
     const u = this.upgrading;
-    if (u === null) return;
+    if (u === null) return r;
     this.upgrading = null;
     this.hold(HOLD_DONE);
     // A copy: `d` is the read buffer the next read fills again.
     if (r < d.length) u.rest = Buffer.from(d.subarray(r));
-    if (u.method === 'CONNECT') { this.reject(400); return; }
+    if (u.method === 'CONNECT') { this.reject(400); return -1; }
     if (this.cur === null) this.startUpgrade(u);
     else this.queue.push(u);
-  };
+    return -1;
+  }
+
+  /** Takes the counted body's bytes from the front of `d` (forwarded or dropped); returns the rest. */
+  private countBody(d: Buffer): Buffer {
+    const take = Math.min(this.bodyLeft, d.length);
+    this.bodyLeft -= take;
+    // A copy: `d` is the read buffer the next read fills again.
+    if (!this.parsing!.responded) this.onBody(Buffer.from(d.subarray(0, take)));
+    if (this.bodyLeft === 0) this.messageEnd();
+    return take === d.length ? d.subarray(d.length) : d.subarray(take);
+  }
+
+  /** The upload pump takes the rest of the body, once the exchange's backend connection is up. */
+  private startUpload(): void {
+    const req = this.parsing;
+    if (req === null || req !== this.cur || req.responded || this.closed) return;
+    const up = this.uploadTarget(req);
+    if (up === null) return;
+    this.upload = new UploadPump(this, this.socket, up, this.bodyLeft);
+    this.bodyLeft = 0;
+  }
+
+  /** The pump let go of the reads `left` bytes short (or not): what is left is read here again. */
+  private endUpload(): void {
+    const u = this.upload!;
+    this.upload = null;
+    this.bodyLeft = u.left;
+    if (this.holds !== 0) this.reads.pause();
+  }
+
+  uploaded(extra: Buffer | null): void {
+    this.endUpload();
+    this.messageEnd();
+    if (extra !== null && !(this.holds & HOLD_DONE) && !this.closed) this.onData(extra);
+  }
+
+  uploadStopped(): void {
+    this.endUpload();
+  }
+
+  /** The exchange is done with its backend connection: the rest of an upload is read (and dropped) here. */
+  protected stopUpload(): void {
+    if (this.upload === null) return;
+    this.upload.stop();
+    this.endUpload();
+  }
 
   private onMessageBegin = (): void => {
     this.inMessage = true;
@@ -187,10 +263,13 @@ export abstract class ClientInput {
     req.head = requestHead(req, m, url!, headers, this.peer, tunnel, req.http10);
     req.retryable = (req.flags & REQ_BODY) === 0 && IDEMPOTENT.has(m);
     this.parsing = req;
+    // A big body is counted, not parsed ("skip body, upgrade": llhttp stops after the head).
+    const counted = !tunnel && req.length >= PUMP_MIN_BYTES;
+    if (counted) this.bodyLeft = req.length;
     if (tunnel) { this.upgrading = req; return 0; }
     if (this.cur === null) this.start(req);
     else { this.queue.push(req); this.hold(HOLD_QUEUE); }
-    return 0;
+    return counted ? 2 : 0;
   };
 
   private onBody = (chunk: Buffer): void => {
@@ -201,6 +280,12 @@ export abstract class ClientInput {
   };
 
   private onMessageComplete = (): void => {
+    // llhttp ends a message it stops at here: for a counted body, its last byte ends it.
+    if (this.bodyLeft > 0) return;
+    this.messageEnd();
+  };
+
+  private messageEnd(): void {
     this.inMessage = false;
     const req = this.parsing;
     this.parsing = null;
@@ -208,7 +293,7 @@ export abstract class ClientInput {
     req.done = true;
     if (!req.persist) this.hold(HOLD_DONE);
     if (req === this.cur) this.requestEnd(req);
-  };
+  }
 
   /** The exchange in progress is over: the next queued request, a pending error, or a hand-over. */
   protected next(): void {
@@ -279,12 +364,14 @@ export abstract class ClientInput {
     this.ended = true;
     const p = this.parsing;
     if (p !== null && p === this.cur && !p.done) { this.socket.destroy(); return; } // a cut request
-    if (p !== null) { this.queue.pop(); this.parsing = null; }
+    if (p !== null) { this.queue.pop(); this.parsing = null; this.bodyLeft = 0; }
     if (this.cur === null) this.socket.destroy();
   };
 
   private onClose = (): void => {
     this.closed = true;
+    this.upload?.stop();
+    this.upload = null;
     this.engine.detach(this);
     if (this.cur !== null) this.dropUpstream(this.cur, 0);
     this.queue.length = 0;
@@ -293,14 +380,15 @@ export abstract class ClientInput {
   };
 
   protected hold(bit: number): void {
-    if (this.holds === 0) this.reads.pause();
+    // While the upload pump has the reads, it alone stops and starts them (endUpload catches up).
+    if (this.holds === 0 && this.upload === null) this.reads.pause();
     this.holds |= bit;
   }
 
   protected release(bit: number): void {
     if ((this.holds & bit) === 0) return;
     this.holds &= ~bit;
-    if (this.holds === 0 && !this.closed) this.reads.resume();
+    if (this.holds === 0 && !this.closed && this.upload === null) this.reads.resume();
   }
 }
 

@@ -14,6 +14,8 @@ export class Req implements RequestOut, AccessEntry {
   head = '';
   /** REQ_* flags from requestHead(). */
   flags = 0;
+  /** The body's Content-Length (-1: none, or chunked). */
+  length = -1;
   keepAliveHeader: string | undefined = undefined;
   requestId = '';
   userAgent: string | undefined = undefined;

@@ -8,6 +8,7 @@ import { UpstreamClosedError, UpstreamTimeoutError, UpstreamUnhealthyError } fro
 import { BACKLOG_RETRIES, backlogDelayMs, isBacklogFull } from '../failure.js';
 import { closeParser, newParser, readConnection, rebindParser, type NativeParser, type ReadTap } from '../../internals/index.js';
 import { BodyPump, type PumpOwner } from './body-pump.js';
+import type { UploadTarget } from './upload-pump.js';
 
 
 /** What an upstream connection reports to the client exchange it serves. */
@@ -108,7 +109,7 @@ const UNHEALTHY = new UpstreamUnhealthyError();
 export const PUMP_BODY = 2;
 const NO_PUMP = -2;
 
-export class UpConn implements PumpOwner {
+export class UpConn implements PumpOwner, UploadTarget {
   socket: net.Socket;
   /** What was written while connecting, kept to write again if the backend's queue was full (null once connected). */
   private unsent: Array<[string | Buffer, BufferEncoding | undefined]> | null = [];
@@ -123,6 +124,8 @@ export class UpConn implements PumpOwner {
   private reusable = false;
   /** The request (head and body) was written completely. */
   requestSent = false;
+  /** The upload pump's writes not completed (upload-pump.ts). */
+  uploadWrites = 0;
   /** A 1xx response is being parsed: it is not the answer. */
   private informational = false;
   /** The head of the answer was parsed: header fields from now on are trailers. */
@@ -189,6 +192,11 @@ export class UpConn implements PumpOwner {
     this.silent = 0;
   }
 
+  /** Connected, and what was written while connecting is with the socket for good. */
+  get connected(): boolean {
+    return this.unsent === null && !this.dead;
+  }
+
   pumped(bytes: number, trailers: string[] | null, extra: boolean): void {
     this.pump = null;
     this.pumpLength = NO_PUMP;
@@ -226,7 +234,7 @@ export class UpConn implements PumpOwner {
    */
   tick(limit: number): void {
     if (this.x === null || this.paused || this.pump?.waiting) return;
-    if (!this.requestSent && this.socket.writableLength === 0) { this.silent = 0; return; }
+    if (!this.requestSent && this.socket.writableLength === 0 && this.uploadWrites === 0) { this.silent = 0; return; }
     if (++this.silent >= limit) this.fail(new UpstreamTimeoutError(this.pool.timeoutMs));
   }
 

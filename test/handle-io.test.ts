@@ -1,11 +1,12 @@
 // Reading a connection at the handle level (internals/handle-io.ts) over real loopback
 // sockets: readDirect hands every read over as it arrives, in one buffer all such connections
 // share, stops and starts reading when told, and gives the connection back to its stream
-// (data, end) on release.
+// (data, end) on release; writeNow writes past the stream, in order with it, and says when a
+// write has to wait for the peer.
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { canReadDirect, readDirect } from '../src/internals/handle-io.js';
+import { PENDING, WROTE, canReadDirect, readDirect, writeNow } from '../src/internals/handle-io.js';
 import { waitFor } from './helpers/wait.js';
 
 /** Both ends of a loopback TCP connection: [the reading side, the writing side]. */
@@ -60,5 +61,32 @@ describe('readDirect', () => {
     await waitFor(() => ended || undefined, "the stream's end");
     expect(Buffer.concat(streamed).equals(after), 'the stream got the bytes after the release').toBe(true);
     expect(direct).toBe(1000);
+  });
+});
+
+describe('writeNow', () => {
+  it('writes past the stream in order with its writes, and a write the peer is slow to take completes later', async () => {
+    const [reader, writer] = await connection();
+    open.push(reader, writer);
+    if (writer.connecting) await new Promise((r) => writer.once('connect', r));
+    reader.pause();
+    // Latin1 text carries any bytes; a big one cannot all go into the kernel while nobody reads.
+    const small = randomBytes(100).toString('latin1');
+    expect(writeNow(writer, small, () => {})).toBe(WROTE);
+    const big = randomBytes(16 << 20);
+    let done = -1;
+    expect(writeNow(writer, big, (status) => { done = status; })).toBe(PENDING);
+    // The stream's own write goes after the pending one: libuv keeps one queue per handle.
+    const tail = randomBytes(5000);
+    writer.write(tail);
+    const got: Buffer[] = [];
+    let n = 0;
+    reader.on('data', (d: Buffer) => { got.push(d); n += d.length; });
+    reader.resume();
+    const total = 100 + big.length + tail.length;
+    await waitFor(() => n >= total || undefined, 'every byte written to arrive');
+    expect(Buffer.concat(got).equals(Buffer.concat([Buffer.from(small, 'latin1'), big, tail])), 'the bytes arrived in the order written').toBe(true);
+    await waitFor(() => done >= 0 || undefined, "the pending write's completion");
+    expect(done).toBe(0);
   });
 });

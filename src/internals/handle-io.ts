@@ -267,3 +267,44 @@ class DirectReads implements ReadTap {
     if (r.onData === this.onData) r.onData = null;
   }
 }
+
+/** writeNow()'s outcomes. */
+export const WROTE = 1;
+export const PENDING = 0;
+export const UNABLE = -1;
+
+interface WriteHandle { writeLatin1String?(req: Req, data: string): number; writeBuffer?(req: Req, data: Uint8Array): number }
+// A write libuv finishes at once leaves its request unused: the next write takes it.
+let spareReq: Req | null = null;
+
+/**
+ * Writes `data` (a string: latin1) straight to `s`'s handle, without the Writable's
+ * bookkeeping and its tick per write, when that keeps the order of bytes: the stream holds
+ * nothing, is not corked, connecting or ended. WROTE: it is in the kernel. PENDING: libuv
+ * sends the rest and `done` runs once it has (the stream knows nothing of it: the caller
+ * counts it). UNABLE: nothing was written; the stream is the way.
+ */
+export function writeNow(s: Socket, data: string | Buffer, done: (status: number) => void): number {
+  if (!has('stream-wrap') || s.writableLength !== 0 || s.connecting || s.destroyed || s.writableCorked !== 0 || s.writableEnded) return UNABLE;
+  const h = handleOf(s) as (Handle & WriteHandle) | undefined;
+  if (h === undefined) return UNABLE;
+  const w = loadStreamWrap()!;
+  const req: Req = spareReq ?? new w.WriteWrap();
+  let err: number;
+  if (typeof data === 'string') {
+    if (typeof h.writeLatin1String !== 'function') return UNABLE;
+    err = h.writeLatin1String(req, data);
+  } else {
+    if (typeof h.writeBuffer !== 'function') return UNABLE;
+    err = h.writeBuffer(req, data);
+  }
+  // A failed write (maybe after some bytes went): the connection is broken, as net would
+  // decide on a write error; its close tells the rest.
+  if (err !== 0) { spareReq = null; s.destroy(); return WROTE; }
+  if (!w.streamBaseState[w.kLastWriteWasAsync]) { spareReq = req; return WROTE; }
+  spareReq = null;
+  req.oncomplete = done;
+  // As tap(): the binding does not keep a Buffer alive for libuv (a string's rest it copies).
+  if (typeof data !== 'string') req.buffer = data;
+  return PENDING;
+}

@@ -68,7 +68,7 @@ export function masterUnsupported(): string | undefined {
 
 export { closeParser, methods, newParser, rebindParser, statusForParseError, type NativeParser, type ParseError } from './http-parser.js';
 export { canSplice, splice } from './splice.js';
-export { canTap, readConnection, tap, type ReadTap, type Tap } from './handle-io.js';
+export { PENDING, UNABLE, WROTE, canTap, readConnection, tap, writeNow, type ReadTap, type Tap } from './handle-io.js';
 export { parseFromStream } from './tls-parse.js';
 export { holdOpenAfterPeerGoaway } from './h2-session.js';
 export {

@@ -104,6 +104,8 @@ export function fixedCorpus(): Case[] {
   cases.push(one('a slowly written chunked body streams through', get('/slow?te=chunked&size=20000&chunk=2000&gap=150'), { firstBodyWithinMs: 120 }));
   cases.push(one('slow reader of an 8 MiB answer', get(`/sr?size=${8 * MiB}`, { slowReadMs: 3 })));
   cases.push(one('slow reader of a 4 MiB chunked answer, then another request', get(`/sr?size=${4 * MiB}&te=chunked`, { slowReadMs: 3 }), { steps: [get(`/sr?size=${4 * MiB}&te=chunked`, { slowReadMs: 3 }), get('/after?size=70000')] }));
+  // Not pumped (the client is not sent chunked): the parsed path's writes wait for the client.
+  cases.push(one('slow HTTP/1.0 reader of a 4 MiB chunked answer (sent close-delimited)', get(`/sr10?size=${4 * MiB}&te=chunked&chunk=3000`, { version: '1.0', slowReadMs: 3 })));
   cases.push(one('slow writer: the head and a 64 KiB body in small pieces', post('/sw?size=10', { size: 64 * KiB, seed: 1 }, { slowWrite: { piece: 1500, gapMs: 1 } })));
   cases.push(one('slow writer: a head one byte at a time', get('/sw?size=100', { headers: [['x-a', 'b']], slowWrite: { piece: 1, gapMs: 1 } })));
   cases.push(one('backend slow to answer', get('/late?delay=300&size=1000')));

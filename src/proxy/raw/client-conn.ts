@@ -11,7 +11,7 @@ import { informationalHead, lastChunk, responseHead } from './heads.js';
 import { proxyResponse, type Req } from './request.js';
 import { PUMP_BODY, type Exchange, type UpConn } from './upstream.js';
 import { PUMP_MIN_BYTES } from './body-pump.js';
-import { canTap } from '../../internals/index.js';
+import { PENDING, WROTE, canTap, writeNow } from '../../internals/index.js';
 import { cookiesInHead, place } from '../canary.js';
 import { afterFailure, bodyFor, statusFor } from '../failure.js';
 import type { Cut } from '../access-line.js';
@@ -22,6 +22,10 @@ interface Writable {
 
 export class ClientConn extends ClientInput implements Exchange {
   private out: HeadOut = { flags: 0, keepAliveHeader: undefined };
+  /** Inside a batch (see Exchange.beginBatch): what is to be written at its end. */
+  private batching = false;
+  private pending = '';
+  private closeAtEnd = false;
 
   constructor(engine: RawEngine, socket: net.Socket, fresh: boolean) {
     super(engine, socket, fresh);
@@ -117,7 +121,7 @@ export class ClientConn extends ClientInput implements Exchange {
     else if (req.http10) head += 'connection: keep-alive\r\n';
     if (req.setCookie !== undefined) head += `set-cookie: ${req.setCookie}\r\n`;
     req.persist = persist;
-    this.socket.write(head + '\r\n', 'latin1');
+    this.send(head + '\r\n');
     if (req.isHead) return 1;
     return this.pumps(req, out, status) ? PUMP_BODY : 0;
   }
@@ -147,23 +151,61 @@ export class ClientConn extends ClientInput implements Exchange {
   onInformational(status: number, msg: string, headers: string[]): void {
     // 101 only ever answers a tunnel's handshake, which is not parsed here.
     if (this.cur!.http10 || status === 101) return;
-    this.socket.write(informationalHead(status, msg, headers), 'latin1');
+    this.send(informationalHead(status, msg, headers));
   }
 
   onResponseBody(chunk: Buffer): boolean {
-    const s = this.socket;
     const req = this.cur!;
     req.bytes += chunk.length;
-    if (!req.chunked) return s.write(chunk);
-    s.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-    s.write(chunk);
-    return s.write('\r\n', 'latin1');
+    const text = chunk.toString('latin1');
+    if (!req.chunked) this.send(text);
+    else this.send(`${chunk.length.toString(16)}\r\n${text}\r\n`);
+    return this.batching || this.socket.writableLength === 0;
   }
+
+  beginBatch(): void {
+    this.batching = true;
+  }
+
+  endBatch(): boolean {
+    this.batching = false;
+    const text = this.pending;
+    this.pending = '';
+    const ok = text === '' || this.write(text);
+    if (this.closeAtEnd) { this.closeAtEnd = false; this.socket.destroySoon(); }
+    return ok;
+  }
+
+  protected send(text: string): void {
+    if (this.batching) this.pending += text;
+    else this.write(text);
+  }
+
+  protected closeAfterWrites(): void {
+    if (this.batching) this.closeAtEnd = true;
+    else this.socket.destroySoon();
+  }
+
+  /** false: the client is not keeping up (its 'drain', or the write's completion, says when it is). */
+  private write(text: string): boolean {
+    const s = this.socket;
+    if (s.destroyed) return true;
+    const r = writeNow(s, text, this.written);
+    if (r === WROTE) return true;
+    if (r === PENDING) { this.handleWrites++; return false; }
+    return s.write(text, 'latin1');
+  }
+
+  private written = (status: number): void => {
+    this.handleWrites--;
+    if (status < 0) { this.socket.destroy(); return; }
+    if (this.handleWrites === 0) this.onDrain();
+  };
 
   onResponseEnd(trailers: string[] | null, pumped = 0): void {
     const req = this.cur!;
     req.bytes += pumped;
-    if (req.chunked) this.socket.write(lastChunk(trailers), 'latin1');
+    if (req.chunked) this.send(lastChunk(trailers));
     req.up = null;
     this.stopUpload();
     traffic.record(req.gen, req.status, req.t0);
@@ -226,7 +268,7 @@ export class ClientConn extends ClientInput implements Exchange {
   /** The proxy's own answer to `req`. */
   private respond(req: Req, status: number, body: string): void {
     const persist = req.persist && req.done && this.mayStayOpen();
-    this.socket.write(proxyResponse(status, body, !persist, !req.isHead), 'latin1');
+    this.send(proxyResponse(status, body, !persist, !req.isHead));
     req.persist = persist;
     req.started = true;
     req.status = status;
@@ -259,7 +301,7 @@ export class ClientConn extends ClientInput implements Exchange {
     if (req.target !== null) { this.engine.inflight.dec(req.target.gen); req.target = null; }
     req.responded = true;
     this.release(HOLD_UPSTREAM);
-    if (!req.persist) { this.hold(HOLD_DONE); this.socket.destroySoon(); return; }
+    if (!req.persist) { this.hold(HOLD_DONE); this.closeAfterWrites(); return; }
     // The rest of an unfinished request body is read and dropped before the next request.
     if (req.done) this.next();
   }

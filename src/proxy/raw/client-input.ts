@@ -22,8 +22,9 @@ export const HOLD_DONE = 8;
 
 // A connection between requests holds no parser (2.6 KiB of native memory on Node 20, 7 KiB
 // on 26: most of what an idle keep-alive connection costs); it takes one, from those kept for
-// reuse, when a request begins, and gives it back when it is idle again. So parsers follow
-// requests in progress, not connections.
+// reuse, when a request begins, and gives it back once it was idle at a sweep (not after each
+// request: taking one costs its re-initialisation, on a busy connection once per request). So
+// parsers follow connections in use, not idle ones.
 const SPARE_PARSERS = 64;
 const spareParsers: NativeParser[] = [];
 
@@ -82,6 +83,12 @@ export abstract class ClientInput implements UploadOwner {
    * it at the handle level (canTap), else null.
    */
   protected abstract uploadTarget(req: Req): UploadTarget | null;
+  /** Writes `text` (latin1) to the client, after all written before. */
+  protected abstract send(text: string): void;
+  /** Closes the connection once everything sent is written. */
+  protected abstract closeAfterWrites(): void;
+  /** Writes that went straight to the handle and are not complete yet (the stream knows nothing of them). */
+  protected handleWrites = 0;
   /** A body chunk of the exchange in progress, once it has an upstream. */
   protected abstract requestBody(req: Req, chunk: Buffer): void;
   /** The request of the exchange in progress was parsed to its end. */
@@ -99,7 +106,7 @@ export abstract class ClientInput implements UploadOwner {
    */
   atBoundary(): boolean {
     return this.cur === null && this.queue.length === 0 && !this.inMessage && this.holds === 0 && this.pendingError === 0
-      && !this.ended && !this.closed && this.socket.readableLength === 0 && this.socket.writableLength === 0;
+      && !this.ended && !this.closed && this.socket.readableLength === 0 && this.socket.writableLength === 0 && this.handleWrites === 0;
   }
 
   /** Parsed requests waiting behind the exchange in progress. */
@@ -112,8 +119,9 @@ export abstract class ClientInput implements UploadOwner {
     if (this.moving || this.closed) return;
     if (this.headDue) {
       if (++this.headTicks >= headLimit) { this.headDue = false; this.reject(408); }
-    } else if (this.cur === null && !this.inMessage && ++this.idleTicks >= idleLimit) {
-      this.socket.destroy();
+    } else if (this.cur === null && !this.inMessage) {
+      if (++this.idleTicks >= idleLimit) this.socket.destroy();
+      else this.dropParserIfIdle();
     }
   }
 
@@ -168,7 +176,6 @@ export abstract class ClientInput implements UploadOwner {
     if (typeof r !== 'number') { this.parseError(r); return -1; }
     // The parser stopped after a head whose body is counted here: it starts afresh for the next request.
     if (this.bodyLeft > 0) { rebindParser(parser, 'request', this.callbacks()); return r; }
-    this.dropParserIfIdle();
     // llhttp stops after a request with Upgrade; one that is not tunnelled goes on as HTTP.
     const u = this.upgrading;
     if (u === null) return r;
@@ -311,8 +318,7 @@ export abstract class ClientInput implements UploadOwner {
       return;
     }
     if (this.pendingError !== 0) { this.rejectNow(this.pendingError); return; }
-    if (this.ended) { this.socket.destroySoon(); return; }
-    this.dropParserIfIdle();
+    if (this.ended) { this.closeAfterWrites(); return; }
     if (this.engine.handingOff) this.engine.offer(this);
   }
 
@@ -356,8 +362,8 @@ export abstract class ClientInput implements UploadOwner {
 
   private rejectNow(status: number): void {
     traffic.proxyAnswer(0, status, process.hrtime.bigint());
-    this.socket.write(rejection(status), 'latin1');
-    this.socket.destroySoon();
+    this.send(rejection(status));
+    this.closeAfterWrites();
   }
 
   private onEnd = (): void => {

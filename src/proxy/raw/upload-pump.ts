@@ -13,7 +13,7 @@ import { tap, type Tap } from '../../internals/index.js';
 export interface UploadTarget {
   readonly socket: net.Socket;
   /** Writes of the pump not completed yet (the backend is not taking the upload). */
-  uploadWrites: number;
+  handleWrites: number;
   /** The backend took bytes: it is alive. */
   heard(): void;
 }
@@ -55,7 +55,7 @@ export class UploadPump {
   stop(): void {
     if (this.dead) return;
     this.dead = true;
-    this.up.uploadWrites -= this.inFlight;
+    this.up.handleWrites -= this.inFlight;
     this.t.release();
   }
 
@@ -74,7 +74,7 @@ export class UploadPump {
 
   private send(b: Buffer): void {
     this.inFlight++;
-    this.up.uploadWrites++;
+    this.up.handleWrites++;
     this.t.write(b, this.written);
     // One write in flight, as a proxy buffer: reading waits for the backend to take it.
     if (this.inFlight > 0 && !this.dead) this.t.pause();
@@ -83,7 +83,7 @@ export class UploadPump {
   private written = (status: number): void => {
     if (this.dead) return;
     this.inFlight--;
-    this.up.uploadWrites--;
+    this.up.handleWrites--;
     if (status < 0) { this.fail(); return; }
     this.up.heard();
     if (this.inFlight > 0) return;

@@ -6,7 +6,7 @@ import { keepAliveMs } from './heads.js';
 import { UPSTREAM_IDLE_MS } from '../engine.js';
 import { UpstreamClosedError, UpstreamTimeoutError, UpstreamUnhealthyError } from '../../errors.js';
 import { BACKLOG_RETRIES, backlogDelayMs, isBacklogFull } from '../failure.js';
-import { closeParser, newParser, readConnection, rebindParser, type NativeParser, type ReadTap } from '../../internals/index.js';
+import { PENDING, WROTE, closeParser, newParser, readConnection, rebindParser, writeNow, type NativeParser, type ReadTap } from '../../internals/index.js';
 import { BodyPump, type PumpOwner } from './body-pump.js';
 import type { UploadTarget } from './upload-pump.js';
 
@@ -22,6 +22,12 @@ export interface Exchange {
   onInformational(status: number, msg: string, headers: string[]): void;
   /** false: the client is not keeping up; the upstream pauses until the client drains. */
   onResponseBody(chunk: Buffer): boolean;
+  /**
+   * What the client is sent while one read of the backend is parsed is written at its end, in
+   * one write (as a cork would); false: the client is not keeping up (as onResponseBody).
+   */
+  beginBatch(): void;
+  endBatch(): boolean;
   /**
    * `trailers`: the trailer fields of a chunked response (flat name/value list), or null;
    * `pumped`: body bytes the body pump moved (not seen by onResponseBody).
@@ -124,8 +130,8 @@ export class UpConn implements PumpOwner, UploadTarget {
   private reusable = false;
   /** The request (head and body) was written completely. */
   requestSent = false;
-  /** The upload pump's writes not completed (upload-pump.ts). */
-  uploadWrites = 0;
+  /** Writes straight to the handle (this one's, the upload pump's) not completed yet. */
+  handleWrites = 0;
   /** A 1xx response is being parsed: it is not the answer. */
   private informational = false;
   /** The head of the answer was parsed: header fields from now on are trailers. */
@@ -223,9 +229,22 @@ export class UpConn implements PumpOwner, UploadTarget {
   /** Writes request bytes; false when the socket's buffer is full (wait for onUpstreamDrain). */
   write(data: string | Buffer, encoding?: BufferEncoding): boolean {
     this.silent = 0;
-    this.unsent?.push([data, encoding]);
+    if (this.unsent !== null) this.unsent.push([data, encoding]);
+    else if (typeof data !== 'string' || encoding === 'latin1') {
+      const r = writeNow(this.socket, data, this.written);
+      if (r === WROTE) return true;
+      if (r === PENDING) { this.handleWrites++; return false; }
+    }
     return encoding === undefined ? this.socket.write(data) : this.socket.write(data, encoding);
   }
+
+  /** A write of write() that libuv finished later. */
+  private written = (status: number): void => {
+    this.handleWrites--;
+    if (status < 0) { this.socket.destroy(); return; }
+    this.silent = 0;
+    this.x?.onUpstreamDrain();
+  };
 
   /**
    * One sweep of the backend timeout. The clock runs only while the backend owes us
@@ -234,7 +253,7 @@ export class UpConn implements PumpOwner, UploadTarget {
    */
   tick(limit: number): void {
     if (this.x === null || this.paused || this.pump?.waiting) return;
-    if (!this.requestSent && this.socket.writableLength === 0 && this.uploadWrites === 0) { this.silent = 0; return; }
+    if (!this.requestSent && this.socket.writableLength === 0 && this.handleWrites === 0) { this.silent = 0; return; }
     if (++this.silent >= limit) this.fail(new UpstreamTimeoutError(this.pool.timeoutMs));
   }
 
@@ -270,13 +289,13 @@ export class UpConn implements PumpOwner, UploadTarget {
     if (x === null) { this.destroy(); return; } // bytes nobody asked for
     this.silent = 0;
     if (!this.answered) { this.answered = true; x.onFirstByte(); }
-    const c = x.socket;
-    c.cork();
+    x.beginBatch();
     const r = this.parser.execute(d);
-    c.uncork();
+    if (!x.endBatch() && this.x === x) this.pause();
     if (typeof r !== 'number') { this.fail(r); return; }
     // The head asked for the pump: the parser stopped after it, the rest is the body's.
     if (this.pumpLength !== NO_PUMP && this.pump === null && this.x !== null) {
+      const c = x.socket;
       this.pump = new BodyPump(this, this.socket, c, this.pumpLength);
       // A copy: `d` is the read buffer the next read fills again.
       this.pump.start(r === d.length ? EMPTY : Buffer.from(d.subarray(r)), c);
@@ -312,11 +331,15 @@ export class UpConn implements PumpOwner, UploadTarget {
 
   private onBody = (chunk: Buffer): void => {
     const x = this.x;
-    if (x !== null && !x.onResponseBody(chunk) && !this.paused) {
-      this.paused = true;
-      this.reads.pause();
-    }
+    if (x !== null && !x.onResponseBody(chunk)) this.pause();
   };
+
+  /** Stops reading until the client drains (resume()). */
+  private pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.reads.pause();
+  }
 
   private onMessageComplete = (): void => {
     if (this.informational) { this.informational = false; return; }

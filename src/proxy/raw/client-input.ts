@@ -22,14 +22,19 @@ export const HOLD_DONE = 8;
 
 // A connection between requests holds no parser (2.6 KiB of native memory on Node 20, 7 KiB
 // on 26: most of what an idle keep-alive connection costs); it takes one, from those kept for
-// reuse, when a request begins, and gives it back once it was idle at a sweep (not after each
-// request: taking one costs its re-initialisation, on a busy connection once per request). So
-// parsers follow connections in use, not idle ones.
+// reuse, when a request begins, and gives it back when it is idle again. So parsers follow
+// requests in progress, not connections. Taking one costs its re-initialisation (an async
+// resource reset), on a busy connection once per request: so up to SPARE_PARSERS connections
+// keep theirs between requests ("parked") until a sweep finds them idle, and the extra memory
+// stays bounded whatever a burst of requests on many connections did.
 const SPARE_PARSERS = 64;
 const spareParsers: NativeParser[] = [];
+let parkedParsers = 0;
 
 export abstract class ClientInput implements UploadOwner {
   private parser: NativeParser | null = null;
+  /** The connection is idle and keeps its parser (counted in parkedParsers). */
+  private parked = false;
   /** Inside the parser's execute (its callbacks run). */
   private executing = false;
   private peer: Peer;
@@ -142,9 +147,25 @@ export abstract class ClientInput implements UploadOwner {
   private dropParserIfIdle(): void {
     const p = this.parser;
     if (p === null || this.executing || this.inMessage || this.cur !== null || this.queue.length > 0 || this.upgrading !== null || this.closed) return;
+    this.unpark();
     this.parser = null;
     if (spareParsers.length < SPARE_PARSERS) spareParsers.push(p);
     else closeParser(p);
+  }
+
+  /** The connection went idle: it keeps its parser while few do, else gives it back. */
+  private parkParser(): void {
+    if (this.parser === null || this.parked || this.executing) return;
+    if (parkedParsers >= SPARE_PARSERS) { this.dropParserIfIdle(); return; }
+    if (this.inMessage || this.cur !== null || this.queue.length > 0 || this.upgrading !== null || this.closed) return;
+    this.parked = true;
+    parkedParsers++;
+  }
+
+  private unpark(): void {
+    if (!this.parked) return;
+    this.parked = false;
+    parkedParsers--;
   }
 
   destroy(): void {
@@ -153,6 +174,7 @@ export abstract class ClientInput implements UploadOwner {
 
   private onData = (d: Buffer): void => {
     this.idleTicks = 0;
+    this.unpark();
     for (;;) {
       if (this.bodyLeft > 0) {
         d = this.countBody(d);
@@ -176,6 +198,7 @@ export abstract class ClientInput implements UploadOwner {
     if (typeof r !== 'number') { this.parseError(r); return -1; }
     // The parser stopped after a head whose body is counted here: it starts afresh for the next request.
     if (this.bodyLeft > 0) { rebindParser(parser, 'request', this.callbacks()); return r; }
+    this.parkParser();
     // llhttp stops after a request with Upgrade; one that is not tunnelled goes on as HTTP.
     const u = this.upgrading;
     if (u === null) return r;
@@ -319,6 +342,7 @@ export abstract class ClientInput implements UploadOwner {
     }
     if (this.pendingError !== 0) { this.rejectNow(this.pendingError); return; }
     if (this.ended) { this.closeAfterWrites(); return; }
+    this.parkParser();
     if (this.engine.handingOff) this.engine.offer(this);
   }
 
@@ -331,6 +355,7 @@ export abstract class ClientInput implements UploadOwner {
     s.off('close', this.onClose);
     this.closed = true;
     this.engine.detach(this);
+    this.unpark();
     if (this.parser !== null) closeParser(this.parser);
     this.parser = null;
   }
@@ -381,6 +406,7 @@ export abstract class ClientInput implements UploadOwner {
     this.engine.detach(this);
     if (this.cur !== null) this.dropUpstream(this.cur, 0);
     this.queue.length = 0;
+    this.unpark();
     if (this.parser !== null) closeParser(this.parser);
     this.parser = null;
   };

@@ -134,6 +134,10 @@ export function forward(ctx: ForwardContext, req: http.IncomingMessage, res: htt
         res.addTrailers(req.httpVersionMajor === 2 ? h2Fields(trailers) : pairs(trailers));
       }
       res.end();
+      // Answered before the client sent all of its body: the backend connection is in the middle
+      // of a request and must not serve another (an HTTP/2 stream may even end short, and Node's
+      // client would then hand the connection back with the backend waiting for the rest).
+      if (!req.complete) up.destroy();
     });
     // A response cut short must look cut short to the client, never complete.
     ures.on('close', () => { if (!ures.complete && settle()) cutByBackend(res, entry); });

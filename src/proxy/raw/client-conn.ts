@@ -154,13 +154,12 @@ export class ClientConn extends ClientInput implements Exchange {
     this.send(informationalHead(status, msg, headers));
   }
 
-  onResponseBody(chunk: Buffer): boolean {
+  onResponseBody(chunk: Buffer): void {
     const req = this.cur!;
     req.bytes += chunk.length;
     const text = chunk.toString('latin1');
     if (!req.chunked) this.send(text);
     else this.send(`${chunk.length.toString(16)}\r\n${text}\r\n`);
-    return this.batching || this.socket.writableLength === 0;
   }
 
   beginBatch(): void {

@@ -146,7 +146,7 @@ export abstract class ClientInput implements UploadOwner {
    */
   private dropParserIfIdle(): void {
     const p = this.parser;
-    if (p === null || this.executing || this.inMessage || this.cur !== null || this.queue.length > 0 || this.upgrading !== null || this.closed) return;
+    if (p === null || this.executing || !this.parserIdle()) return;
     this.unpark();
     this.parser = null;
     if (spareParsers.length < SPARE_PARSERS) spareParsers.push(p);
@@ -157,9 +157,14 @@ export abstract class ClientInput implements UploadOwner {
   private parkParser(): void {
     if (this.parser === null || this.parked || this.executing) return;
     if (parkedParsers >= SPARE_PARSERS) { this.dropParserIfIdle(); return; }
-    if (this.inMessage || this.cur !== null || this.queue.length > 0 || this.upgrading !== null || this.closed) return;
+    if (!this.parserIdle()) return;
     this.parked = true;
     parkedParsers++;
+  }
+
+  /** Nothing is parsed or waiting to be: the parser has no message to go on with. */
+  private parserIdle(): boolean {
+    return !this.inMessage && this.cur === null && this.queue.length === 0 && this.upgrading === null && !this.closed;
   }
 
   private unpark(): void {
@@ -219,7 +224,7 @@ export abstract class ClientInput implements UploadOwner {
     // A copy: `d` is the read buffer the next read fills again.
     if (!this.parsing!.responded) this.onBody(Buffer.from(d.subarray(0, take)));
     if (this.bodyLeft === 0) this.messageEnd();
-    return take === d.length ? d.subarray(d.length) : d.subarray(take);
+    return d.subarray(take);
   }
 
   /** The upload pump takes the rest of the body, once the exchange's backend connection is up. */

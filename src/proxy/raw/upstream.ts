@@ -20,11 +20,12 @@ export interface Exchange {
   onFirstByte(): void;
   /** A 1xx response before the answer (100 Continue, 103 Early Hints). */
   onInformational(status: number, msg: string, headers: string[]): void;
-  /** false: the client is not keeping up; the upstream pauses until the client drains. */
-  onResponseBody(chunk: Buffer): boolean;
+  /** A body chunk of the answer (always inside a batch: endBatch tells whether the client keeps up). */
+  onResponseBody(chunk: Buffer): void;
   /**
    * What the client is sent while one read of the backend is parsed is written at its end, in
-   * one write (as a cork would); false: the client is not keeping up (as onResponseBody).
+   * one write (as a cork would); false: the client is not keeping up, and the upstream pauses
+   * until the client drains.
    */
   beginBatch(): void;
   endBatch(): boolean;
@@ -331,7 +332,7 @@ export class UpConn implements PumpOwner, UploadTarget {
 
   private onBody = (chunk: Buffer): void => {
     const x = this.x;
-    if (x !== null && !x.onResponseBody(chunk)) this.pause();
+    x?.onResponseBody(chunk);
   };
 
   /** Stops reading until the client drains (resume()). */

@@ -123,24 +123,26 @@ export class ClientConn extends ClientInput implements Exchange {
     req.persist = persist;
     this.send(head + '\r\n');
     if (req.isHead) return 1;
-    return this.pumps(req, out, status) ? PUMP_BODY : 0;
+    return this.takesBody(req, out, status) ? PUMP_BODY : 0;
   }
 
   /**
-   * Whether the body goes by the pump (body-pump.ts): a big Content-Length body, or a chunked
-   * one the client gets chunked as well, between two plain TCP sockets.
+   * Whether the parser stops after the head and the body goes another way: by the pump
+   * (body-pump.ts) when it is big or chunked (the client gets it chunked as well) between two
+   * plain TCP sockets, else counted by the upstream connection when it has a Content-Length.
    */
-  private pumps(req: Req, out: HeadOut, status: number): boolean {
+  private takesBody(req: Req, out: HeadOut, status: number): boolean {
     if (status === 204 || status === 304) return false;
     const up = req.up!;
     let length: number;
     if (out.flags & RES_LENGTH) {
       length = out.length!;
-      if (length < PUMP_MIN_BYTES) return false;
+      if (length <= 0) return false;
     } else if (req.chunked && out.chunked === true) length = -1;
     else return false;
-    if (!canTap(up.socket, this.socket)) return false;
-    up.pumpBody(length);
+    if ((length === -1 || length >= PUMP_MIN_BYTES) && canTap(up.socket, this.socket)) up.pumpBody(length);
+    else if (length > 0) up.countBody(length);
+    else return false;
     return true;
   }
 
@@ -154,12 +156,11 @@ export class ClientConn extends ClientInput implements Exchange {
     this.send(informationalHead(status, msg, headers));
   }
 
-  onResponseBody(chunk: Buffer): void {
+  onResponseBody(text: string): void {
     const req = this.cur!;
-    req.bytes += chunk.length;
-    const text = chunk.toString('latin1');
+    req.bytes += text.length;
     if (!req.chunked) this.send(text);
-    else this.send(`${chunk.length.toString(16)}\r\n${text}\r\n`);
+    else this.send(`${text.length.toString(16)}\r\n${text}\r\n`);
   }
 
   beginBatch(): void {

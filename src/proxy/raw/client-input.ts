@@ -62,9 +62,9 @@ export abstract class ClientInput implements UploadOwner {
   private pendingError = 0;
   private reads: ReadTap;
   /**
-   * Body bytes of the request being read still to come, counted here instead of parsed: a big
-   * Content-Length body, which the upload pump takes once the exchange's backend connection is
-   * up (before that, and once the exchange is done with it, read here: forwarded or dropped).
+   * Body bytes of the request being read still to come, counted here instead of parsed: a
+   * Content-Length body, read here (forwarded, or dropped once the exchange is done with it),
+   * a big one taken by the upload pump once the exchange's backend connection is up.
    */
   private bodyLeft = 0;
   private upload: UploadPump | null = null;
@@ -201,8 +201,9 @@ export abstract class ClientInput implements UploadOwner {
     this.executing = false;
     if (this.refused !== 0) { this.reject(this.refused); return -1; }
     if (typeof r !== 'number') { this.parseError(r); return -1; }
-    // The parser stopped after a head whose body is counted here: it starts afresh for the next request.
-    if (this.bodyLeft > 0) { rebindParser(parser, 'request', this.callbacks()); return r; }
+    // The parser stopped after a head whose body is counted here (it takes the next request
+    // as it is: llhttp resumes after such a stop at the start of a message).
+    if (this.bodyLeft > 0) return r;
     this.parkParser();
     // llhttp stops after a request with Upgrade; one that is not tunnelled goes on as HTTP.
     const u = this.upgrading;
@@ -230,7 +231,7 @@ export abstract class ClientInput implements UploadOwner {
   /** The upload pump takes the rest of the body, once the exchange's backend connection is up. */
   private startUpload(): void {
     const req = this.parsing;
-    if (req === null || req !== this.cur || req.responded || this.closed) return;
+    if (req === null || req !== this.cur || req.responded || this.closed || req.length < PUMP_MIN_BYTES) return;
     const up = this.uploadTarget(req);
     if (up === null) return;
     this.upload = new UploadPump(this, this.socket, up, this.bodyLeft);
@@ -298,8 +299,10 @@ export abstract class ClientInput implements UploadOwner {
     req.head = requestHead(req, m, url!, headers, this.peer, tunnel, req.http10);
     req.retryable = (req.flags & REQ_BODY) === 0 && IDEMPOTENT.has(m);
     this.parsing = req;
-    // A big body is counted, not parsed ("skip body, upgrade": llhttp stops after the head).
-    const counted = !tunnel && req.length >= PUMP_MIN_BYTES;
+    // A body with a length is counted, not parsed ("skip body, upgrade": llhttp stops after
+    // the head), which spares a native callback and a copy per read of it; a big one goes by
+    // the upload pump.
+    const counted = !tunnel && req.length > 0;
     if (counted) this.bodyLeft = req.length;
     if (tunnel) { this.upgrading = req; return 0; }
     if (this.cur === null) this.start(req);

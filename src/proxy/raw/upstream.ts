@@ -6,7 +6,7 @@ import { keepAliveMs } from './heads.js';
 import { UPSTREAM_IDLE_MS } from '../engine.js';
 import { UpstreamClosedError, UpstreamTimeoutError, UpstreamUnhealthyError } from '../../errors.js';
 import { BACKLOG_RETRIES, backlogDelayMs, isBacklogFull } from '../failure.js';
-import { PENDING, WROTE, closeParser, newParser, readConnection, rebindParser, writeNow, type NativeParser, type ReadTap } from '../../internals/index.js';
+import { PENDING, WROTE, closeParser, newParser, readConnection, writeNow, type NativeParser, type ReadTap } from '../../internals/index.js';
 import { BodyPump, type PumpOwner } from './body-pump.js';
 import type { UploadTarget } from './upload-pump.js';
 
@@ -20,8 +20,8 @@ export interface Exchange {
   onFirstByte(): void;
   /** A 1xx response before the answer (100 Continue, 103 Early Hints). */
   onInformational(status: number, msg: string, headers: string[]): void;
-  /** A body chunk of the answer (always inside a batch: endBatch tells whether the client keeps up). */
-  onResponseBody(chunk: Buffer): void;
+  /** A piece of the answer's body, as latin1 text (always inside a batch: endBatch tells whether the client keeps up). */
+  onResponseBody(text: string): void;
   /**
    * What the client is sent while one read of the backend is parsed is written at its end, in
    * one write (as a cork would); false: the client is not keeping up, and the upstream pauses
@@ -149,6 +149,12 @@ export class UpConn implements PumpOwner, UploadTarget {
   /** The body of the answer being parsed goes by the pump: its Content-Length, -1 chunked. */
   private pumpLength = NO_PUMP;
   private pump: BodyPump | null = null;
+  /**
+   * Body bytes of the answer still to come, counted here instead of parsed: a small
+   * Content-Length body, taken from the reads as text (the parser stopped after the head,
+   * which spares a native callback and a Buffer copy per answer).
+   */
+  private bodyLeft = 0;
   private reads!: ReadTap;
 
   constructor(private pool: UpstreamPool) {
@@ -195,6 +201,11 @@ export class UpConn implements PumpOwner, UploadTarget {
     this.pumpLength = length;
   }
 
+  /** Called by the exchange from onResponseHead (which then returns PUMP_BODY): the body is `length` (> 0) bytes, counted here. */
+  countBody(length: number): void {
+    this.bodyLeft = length;
+  }
+
   heard(): void {
     this.silent = 0;
   }
@@ -207,9 +218,6 @@ export class UpConn implements PumpOwner, UploadTarget {
   pumped(bytes: number, trailers: string[] | null, extra: boolean): void {
     this.pump = null;
     this.pumpLength = NO_PUMP;
-    // The parser stopped at the head, as for an upgrade: it starts afresh for the next answer.
-    const { onHeaders, onHeadersComplete, onBody, onMessageComplete } = this;
-    rebindParser(this.parser, 'response', { onHeaders, onHeadersComplete, onBody, onMessageComplete });
     // Bytes after the end of the answer: nobody asked for them, so the connection is spoiled.
     if (extra) this.reusable = false;
     this.complete(trailers, bytes);
@@ -291,7 +299,9 @@ export class UpConn implements PumpOwner, UploadTarget {
     this.silent = 0;
     if (!this.answered) { this.answered = true; x.onFirstByte(); }
     x.beginBatch();
-    const r = this.parser.execute(d);
+    // Past the head of a counted body the parser has nothing to do until the next answer.
+    const r = this.bodyLeft > 0 ? 0 : this.parser.execute(d);
+    if (this.bodyLeft > 0 && typeof r === 'number') this.takeBody(d, r);
     if (!x.endBatch() && this.x === x) this.pause();
     if (typeof r !== 'number') { this.fail(r); return; }
     // The head asked for the pump: the parser stopped after it, the rest is the body's.
@@ -332,8 +342,21 @@ export class UpConn implements PumpOwner, UploadTarget {
 
   private onBody = (chunk: Buffer): void => {
     const x = this.x;
-    x?.onResponseBody(chunk);
+    x?.onResponseBody(chunk.toString('latin1'));
   };
+
+  /** The counted body's bytes from `d` (from `at` on); its last one ends the answer. */
+  private takeBody(d: Buffer, at: number): void {
+    const n = Math.min(this.bodyLeft, d.length - at);
+    if (n > 0) {
+      this.bodyLeft -= n;
+      this.x!.onResponseBody(d.toString('latin1', at, at + n));
+    }
+    if (this.bodyLeft > 0) return;
+    // Bytes after the end of the answer: nobody asked for them, so the connection is spoiled.
+    if (at + n < d.length) this.reusable = false;
+    this.complete(null, 0);
+  }
 
   /** Stops reading until the client drains (resume()). */
   private pause(): void {
@@ -344,8 +367,8 @@ export class UpConn implements PumpOwner, UploadTarget {
 
   private onMessageComplete = (): void => {
     if (this.informational) { this.informational = false; return; }
-    // llhttp ends a message it stops at ("upgrade") here: the pump ends this one.
-    if (this.pumpLength !== NO_PUMP) return;
+    // llhttp ends a message it stops at ("upgrade") here: the pump, or the count, ends this one.
+    if (this.pumpLength !== NO_PUMP || this.bodyLeft > 0) return;
     const trailers = this.trailers;
     this.trailers = null;
     this.complete(trailers, 0);

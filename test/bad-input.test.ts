@@ -39,6 +39,13 @@ async function rejected(port: number, request: string, status: number): Promise<
   expect(c.count(200)).toBe(0);
 }
 
+// A request without a body and one with, then (AFTER_GOOD) a bad one and what it gets.
+const GOOD = 'GET /ok1 HTTP/1.1\r\nHost: x\r\n\r\nPOST /ok2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc';
+const AFTER_GOOD: Array<[string, number]> = [
+  ['G@T / HTTP/1.1\r\nHost: x\r\n\r\n', 400], ['GET / HTTP/1.2\r\nHost: x\r\n\r\n', 400], ['garbage\r\n\r\n', 400],
+  [`GET /huge HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(17 * 1024)}\r\n\r\n`, 431],
+];
+
 describe.each(['raw', 'node'])('%s engine, bad requests', (engine) => {
   it.skipIf(noRaw(engine))('a header section over 16 KiB or with over 100 fields gets 431 and a close, and reaches no backend', async () => {
     const hp = await start(engine);
@@ -65,6 +72,34 @@ describe.each(['raw', 'node'])('%s engine, bad requests', (engine) => {
     ];
     for (const b of bad) await rejected(hp.port, b, 400);
     expect((await stats(hp)).completed).toEqual([]);
+    await hp.stop();
+  });
+
+  it.skipIf(noRaw(engine))('a malformed or oversized request after answered ones on the same connection gets 400 or 431 and a close', async () => {
+    const hp = await start(engine);
+    for (const [b, status] of AFTER_GOOD) {
+      const later = await RawClient.open(hp.port);
+      later.send(GOOD);
+      await later.until((t) => t.split('HTTP/1.1 200 ').length === 3, 'the good answers');
+      later.send(b);
+      await later.until((t) => t.includes(`HTTP/1.1 ${status} `), `${status} for ${b.slice(0, 20)}`);
+      await waitFor(() => later.closed, 'the close');
+      later.close();
+    }
+    await hp.stop();
+  });
+
+  // Node's http server (the node engine) answers the bad request at once, dropping the answers before it.
+  it.skipIf(engine !== 'raw' || noRaw(engine))('requests pipelined before a malformed or oversized one are answered, then 400 or 431 and a close', async () => {
+    const hp = await start(engine);
+    for (const [b, status] of AFTER_GOOD) {
+      const piped = await RawClient.open(hp.port);
+      piped.send(GOOD + b);
+      await piped.until((t) => t.includes(`HTTP/1.1 ${status} `), `${status} for pipelined ${b.slice(0, 20)}`);
+      expect(piped.text.split('HTTP/1.1 200 ').length, b.slice(0, 20)).toBe(3);
+      await waitFor(() => piped.closed, 'the close');
+      piped.close();
+    }
     await hp.stop();
   });
 

@@ -122,6 +122,19 @@ describe.skipIf(!RAW)('raw engine', () => {
     await hp.stop();
   });
 
+  it('answers nothing pipelined after a request that closes the connection', async () => {
+    const hp = await start();
+    for (const first of ['GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 'GET /a HTTP/1.0\r\n\r\n',
+      'POST /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi']) {
+      const { text, closed } = await exchange(hp.port, `${first}GET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n`);
+      expect(closed).toBe(true);
+      expect(text).toMatch(/^HTTP\/1\.1 200 /);
+      expect(count(text, 'HTTP/1.1'), first).toBe(1);
+      expect(text).not.toContain('/b');
+    }
+    await hp.stop();
+  });
+
   it('sends exactly the Content-Length of an answer that runs over it, and the next request gets its own answer', async () => {
     const hp = await start();
     const r = await exchange(hp.port, ['GET /overlong HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /after HTTP/1.1\r\nHost: x\r\n\r\n'],

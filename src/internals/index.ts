@@ -66,7 +66,7 @@ export function masterUnsupported(): string | undefined {
   return missing === undefined ? undefined : `this Node (${process.version}) lacks ${missing}, which hotproxy needs to hand sockets to its processes`;
 }
 
-export { closeParser, methods, newParser, rebindParser, statusForParseError, type NativeParser, type ParseError } from './http-parser.js';
+export { closeParser, methods, newParser, rebindParser, resetParser, statusForParseError, type NativeParser, type ParseError } from './http-parser.js';
 export { canSplice, splice } from './splice.js';
 export { PENDING, UNABLE, WROTE, canTap, readConnection, tap, writeNow, type ReadTap, type Tap } from './handle-io.js';
 export { parseFromStream } from './tls-parse.js';

@@ -7,7 +7,7 @@ import { MAX_HEADER_FIELDS, REQ_BODY, isWebSocket, peerOf, type Peer } from '../
 import type { RawEngine } from './engine.js';
 import { requestHead } from './heads.js';
 import {
-  closeParser, methods, newParser, readConnection, rebindParser, statusForParseError, type NativeParser, type ParseError, type ReadTap,
+  closeParser, methods, newParser, readConnection, rebindParser, resetParser, statusForParseError, type NativeParser, type ParseError, type ReadTap,
 } from '../../internals/index.js';
 import { Req, rejection } from './request.js';
 import { PUMP_MIN_BYTES } from './body-pump.js';
@@ -40,6 +40,10 @@ export abstract class ClientInput implements UploadOwner {
   private peer: Peer;
   /** The parser has seen a byte of a message it has not completed. */
   inMessage = false;
+  /** A head was in the parser's current execute. */
+  private seen = false;
+  /** The parser's last execute ended at a stop after a head (see resetParser). */
+  private afterStop = false;
   /** A request head is due: since the accept, or since the first byte of a later request. */
   private headDue: boolean;
   private headTicks = 0;
@@ -131,6 +135,7 @@ export abstract class ClientInput implements UploadOwner {
   }
 
   private takeParser(): NativeParser {
+    this.afterStop = false;
     const p = spareParsers.pop();
     return p === undefined ? newParser('request', this.callbacks()) : rebindParser(p, 'request', this.callbacks());
   }
@@ -196,8 +201,20 @@ export abstract class ClientInput implements UploadOwner {
   /** Parses `d`: how much of it the parser took, or -1 when nothing more of this read is for it. */
   private parse(d: Buffer): number {
     const parser = (this.parser ??= this.takeParser());
+    const after = this.afterStop;
+    this.afterStop = false;
     this.executing = true;
-    const r = parser.execute(d);
+    this.seen = false;
+    let r = parser.execute(d);
+    if (after && !this.seen && this.refused === 0) {
+      // Past a stop and no head complete: the start of the next one, or an error not reported
+      // (resetParser). Parsed again afresh (nothing of it was taken but header fields).
+      resetParser(parser, 'request');
+      this.hdrs = null;
+      this.urlPart = '';
+      this.inMessage = false;
+      r = parser.execute(d);
+    }
     this.executing = false;
     if (this.refused !== 0) { this.reject(this.refused); return -1; }
     if (typeof r !== 'number') { this.parseError(r); return -1; }
@@ -282,6 +299,7 @@ export abstract class ClientInput implements UploadOwner {
     this.hdrs = null;
     this.urlPart = '';
     this.headDue = false;
+    this.seen = true;
     if (headers.length > MAX_HEADER_FIELDS * 2) { this.refused = 431; return -1; }
     const req = this.spare ?? new Req();
     this.spare = null;
@@ -307,7 +325,9 @@ export abstract class ClientInput implements UploadOwner {
     if (tunnel) { this.upgrading = req; return 0; }
     if (this.cur === null) this.start(req);
     else { this.queue.push(req); this.hold(HOLD_QUEUE); }
-    return counted ? 2 : 0;
+    if (!counted) return 0;
+    this.afterStop = true;
+    return 2;
   };
 
   private onBody = (chunk: Buffer): void => {

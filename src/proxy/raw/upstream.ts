@@ -6,7 +6,7 @@ import { keepAliveMs } from './heads.js';
 import { UPSTREAM_IDLE_MS } from '../engine.js';
 import { UpstreamClosedError, UpstreamTimeoutError, UpstreamUnhealthyError } from '../../errors.js';
 import { BACKLOG_RETRIES, backlogDelayMs, isBacklogFull } from '../failure.js';
-import { PENDING, WROTE, closeParser, newParser, readConnection, writeNow, type NativeParser, type ReadTap } from '../../internals/index.js';
+import { PENDING, WROTE, closeParser, newParser, readConnection, resetParser, writeNow, type NativeParser, type ParseError, type ReadTap } from '../../internals/index.js';
 import { BodyPump, type PumpOwner } from './body-pump.js';
 import type { UploadTarget } from './upload-pump.js';
 
@@ -155,6 +155,10 @@ export class UpConn implements PumpOwner, UploadTarget {
    * which spares a native callback and a Buffer copy per answer).
    */
   private bodyLeft = 0;
+  /** A head was in the parser's current execute. */
+  private seen = false;
+  /** The parser's last execute ended at a stop after a head (see resetParser). */
+  private afterStop = false;
   private reads!: ReadTap;
 
   constructor(private pool: UpstreamPool) {
@@ -300,7 +304,7 @@ export class UpConn implements PumpOwner, UploadTarget {
     if (!this.answered) { this.answered = true; x.onFirstByte(); }
     x.beginBatch();
     // Past the head of a counted body the parser has nothing to do until the next answer.
-    const r = this.bodyLeft > 0 ? 0 : this.parser.execute(d);
+    const r = this.bodyLeft > 0 ? 0 : this.execute(d);
     if (this.bodyLeft > 0 && typeof r === 'number') this.takeBody(d, r);
     if (!x.endBatch() && this.x === x) this.pause();
     if (typeof r !== 'number') { this.fail(r); return; }
@@ -313,6 +317,19 @@ export class UpConn implements PumpOwner, UploadTarget {
     }
   };
 
+  private execute(d: Buffer): number | ParseError {
+    const after = this.afterStop;
+    this.afterStop = false;
+    this.seen = false;
+    const r = this.parser.execute(d);
+    if (!after || this.seen) return r;
+    // Past a stop and no head complete: the start of the next one, or an error not reported
+    // (resetParser). Parsed again afresh (nothing of it was taken but header fields).
+    resetParser(this.parser, 'response');
+    this.hdrs = null;
+    return this.parser.execute(d);
+  }
+
   private onHeaders = (headers: string[]): void => {
     if (this.inBody) this.trailers = this.trailers === null ? headers : this.trailers.concat(headers);
     else this.hdrs = this.hdrs === null ? headers : this.hdrs.concat(headers);
@@ -322,6 +339,7 @@ export class UpConn implements PumpOwner, UploadTarget {
     status: number, msg: string, _upgrade: boolean, keepAlive: boolean): number => {
     if (headers === undefined) headers = this.hdrs ?? [];
     this.hdrs = null;
+    this.seen = true;
     const x = this.x;
     if (status < 200) {
       this.informational = true;
@@ -330,7 +348,9 @@ export class UpConn implements PumpOwner, UploadTarget {
     }
     this.reusable = keepAlive;
     this.inBody = true;
-    return x === null ? 0 : x.onResponseHead(status, msg, headers, keepAlive);
+    const r = x === null ? 0 : x.onResponseHead(status, msg, headers, keepAlive);
+    if (r === PUMP_BODY) this.afterStop = true;
+    return r;
   };
 
   /** The backend's Keep-Alive value, from the response head (parsed only when it changes). */

@@ -92,8 +92,8 @@ export function rebindParser(p: NativeParser, type: 'request' | 'response', cb: 
  * `p` starts afresh, callbacks kept. After a stop past a head ("skip body, upgrade") llhttp
  * takes the next message as it is, but Node's binding reads its upgrade flag, which stays set
  * until the next head is complete, as "the rest is another protocol" and reports no error
- * until then: a parser afresh does. (Callbacks are set only here and in rebindParser, both
- * with an initialize: Node 26 may go on calling one it has called before it was replaced.)
+ * until then: a parser afresh does. (Callbacks are only ever set along with an initialize, in
+ * rebindParser: Node 26 may go on calling one it has called before after it is replaced.)
  */
 export function resetParser(p: NativeParser, type: 'request' | 'response'): void {
   const { HTTPParser } = binding();

@@ -212,6 +212,7 @@ export abstract class ClientInput implements UploadOwner {
       resetParser(parser, 'request');
       this.hdrs = null;
       this.urlPart = '';
+      // Its message begins again (its first byte called back already).
       this.inMessage = false;
       r = parser.execute(d);
     }

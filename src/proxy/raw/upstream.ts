@@ -150,9 +150,9 @@ export class UpConn implements PumpOwner, UploadTarget {
   private pumpLength = NO_PUMP;
   private pump: BodyPump | null = null;
   /**
-   * Body bytes of the answer still to come, counted here instead of parsed: a small
-   * Content-Length body, taken from the reads as text (the parser stopped after the head,
-   * which spares a native callback and a Buffer copy per answer).
+   * Body bytes of the answer still to come, counted here instead of parsed: a Content-Length
+   * body the pump does not take, taken from the reads as text (the parser stopped after the
+   * head, which spares a native callback and a Buffer copy per piece).
    */
   private bodyLeft = 0;
   /** A head was in the parser's current execute. */

@@ -134,7 +134,13 @@ const server = http.createServer({ maxHeaderSize: 64 * 1024, requestTimeout: 0, 
 // `reject=<status>`: answer an Expect: 100-continue at once, without reading the body.
 server.on('checkContinue', (req, res) => {
   const q = new URL(req.url, 'http://x').searchParams;
-  if (!q.has('reject')) { res.writeContinue(); server.emit('request', req, res); return; }
+  if (!q.has('reject')) {
+    // Not before the response owns the socket: Node's server writes a queued response's head
+    // before a 100 it buffered (a request read before the last answer's write completed).
+    const go = () => { res.writeContinue(); server.emit('request', req, res); };
+    if (res.socket) go(); else res.once('socket', go);
+    return;
+  }
   const status = int(q, 'reject');
   res.writeHead(status, [...seenProto(req), ['content-length', '0'], ['x-req', digest(req, Buffer.alloc(0), [])], ['connection', 'close']].flat());
   res.end();

@@ -90,6 +90,13 @@ export function fixedCorpus(): Case[] {
   cases.push({ name: 'pipelined uploads by Content-Length, big and small, with GETs between', pipeline: true,
     steps: [post('/a?echo=1', { size: MiB, seed: 13 }), get('/b?size=10'), post('/c?echo=1', { size: 100 * KiB, seed: 14 }), post('/d?size=5', { size: 10, seed: 15 }), get('/e?size=70000')] });
   cases.push({ name: 'pipelined chunked uploads', pipeline: true, steps: [post('/a?echo=1', { size: 3000, seed: 1, chunk: 512 }), post('/b?echo=1', { size: 70000, seed: 2, chunk: 7000 })] });
+  // A 1xx for a request queued behind a long answer goes after that answer, before its own head.
+  cases.push({ name: 'a 1 MiB GET, then pipelined an Expect: 100-continue upload', pipeline: true,
+    steps: [get(`/a?size=${MiB}`), post('/b?echo=1', { size: 1000, seed: 5 }, { expect100: true })] });
+  cases.push({ name: 'a 1 MiB GET, then pipelined an Expect: 100-continue POST with no body', pipeline: true,
+    steps: [get(`/a?size=${MiB}`), post('/b?size=27319&status=503', { size: 0, seed: 1 }, { expect100: true })] });
+  cases.push({ name: 'a 1 MiB GET, then pipelined a GET with 103 Early Hints', pipeline: true,
+    steps: [get(`/a?size=${MiB}`), get('/h?info=103&size=5000')] });
   cases.push({ name: 'keep-alive: ten requests of mixed sizes on one connection', steps: [0, 1, 16385, 65536, MiB, 5, 300 * KiB, 0, 65537, 2].map((s, i) => get(`/k${i}?size=${s}&te=${i % 2 ? 'chunked' : 'cl'}`)) });
 
   // HTTP/1.0.

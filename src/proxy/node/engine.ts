@@ -113,6 +113,10 @@ export class HttpEngine implements Engine {
   }
 
   request(req: http.IncomingMessage, res: http.ServerResponse): void {
+    // A request pipelined behind an unfinished answer goes to a backend once its own answer owns
+    // the socket (as HAProxy takes them one at a time): Node's server puts a queued answer's head
+    // before a 1xx written earlier, and refuses a 1xx after the head on Node 26.
+    if (res.socket === null && req.httpVersionMajor !== 2) { res.once('socket', () => this.request(req, res)); return; }
     if (req.rawHeaders.length > MAX_HEADER_FIELDS * 2) {
       res.writeHead(431, { ...(req.httpVersionMajor === 2 ? {} : { connection: 'close' }), 'content-length': 0 }).end();
       return;

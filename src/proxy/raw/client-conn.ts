@@ -173,7 +173,15 @@ export class ClientConn extends ClientInput implements Exchange {
     this.pending = '';
     const ok = text === '' || this.write(text);
     if (this.closeAtEnd) { this.closeAtEnd = false; this.socket.destroySoon(); }
+    // The exchange ended inside the batch, when the offer had to wait (atBoundary); a write
+    // that did not complete offers from its completion (onDrain).
+    else if (ok && this.cur === null && this.engine.handingOff) this.engine.offer(this);
     return ok;
+  }
+
+  /** What a batch holds is not written yet: a connection moved now would lose it. */
+  override atBoundary(): boolean {
+    return !this.batching && super.atBoundary();
   }
 
   protected send(text: string): void {

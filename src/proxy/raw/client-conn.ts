@@ -20,8 +20,10 @@ interface Writable {
   write(d: string | Buffer, e?: BufferEncoding): boolean;
 }
 
+/** What responseHead() found in a head, read right after it: one for the worker, not one per connection. */
+const out: HeadOut = { flags: 0, keepAliveHeader: undefined };
+
 export class ClientConn extends ClientInput implements Exchange {
-  private out: HeadOut = { flags: 0, keepAliveHeader: undefined };
   /** Inside a batch (see Exchange.beginBatch): what is to be written at its end. */
   private batching = false;
   private pending = '';
@@ -108,7 +110,6 @@ export class ClientConn extends ClientInput implements Exchange {
   onResponseHead(status: number, msg: string, headers: string[], keepAlive: boolean): number {
     const req = this.cur!;
     req.status = status;
-    const out = this.out;
     let head = responseHead(out, status, msg, headers);
     if (keepAlive) req.up!.setKeepAlive(out.keepAliveHeader);
     req.started = true;

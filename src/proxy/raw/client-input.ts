@@ -9,7 +9,7 @@ import { requestHead } from './heads.js';
 import {
   closeParser, methods, newParser, readConnection, rebindParser, resetParser, statusForParseError, type NativeParser, type ParseError, type ReadTap,
 } from '../../internals/index.js';
-import { Req, rejection } from './request.js';
+import { giveBack, rejection, takeReq, type Req } from './request.js';
 import { PUMP_MIN_BYTES } from './body-pump.js';
 import { UploadPump, type UploadOwner, type UploadTarget } from './upload-pump.js';
 
@@ -30,6 +30,10 @@ export const HOLD_DONE = 8;
 const SPARE_PARSERS = 64;
 const spareParsers: NativeParser[] = [];
 let parkedParsers = 0;
+
+/** The connection a parser works for. Its callbacks are shared: the binding calls them on the parser (as Node's own http does). */
+const OWNER = Symbol('hotproxy.owner');
+type Owned = NativeParser & { [OWNER]?: ClientInput | null };
 
 export abstract class ClientInput implements UploadOwner {
   private parser: NativeParser | null = null;
@@ -57,7 +61,6 @@ export abstract class ClientInput implements UploadOwner {
   protected cur: Req | null = null;
   private parsing: Req | null = null;
   private queue: Req[] = [];
-  private spare: Req | null = null;
   private upgrading: Req | null = null;
   private holds = 0;
   private ended = false;
@@ -136,14 +139,23 @@ export abstract class ClientInput implements UploadOwner {
 
   private takeParser(): NativeParser {
     this.afterStop = false;
-    const p = spareParsers.pop();
-    return p === undefined ? newParser('request', this.callbacks()) : rebindParser(p, 'request', this.callbacks());
+    const spare = spareParsers.pop();
+    const p: Owned = spare === undefined ? newParser('request', ClientInput.callbacks) : rebindParser(spare, 'request', ClientInput.callbacks);
+    p[OWNER] = this;
+    return p;
   }
 
-  private callbacks() {
-    const { onMessageBegin, onHeaders, onHeadersComplete, onBody, onMessageComplete } = this;
-    return { onMessageBegin, onHeaders, onHeadersComplete, onBody, onMessageComplete };
-  }
+  // Not closures of each connection: an idle one holds no parser, and so nothing of one.
+  private static readonly callbacks = {
+    onMessageBegin(this: Owned): void { this[OWNER]!.onMessageBegin(); },
+    onHeaders(this: Owned, headers: string[], url: string): void { this[OWNER]!.onHeaders(headers, url); },
+    onHeadersComplete(this: Owned, maj: number, min: number, headers: string[] | undefined, method: number, url: string | undefined,
+      s: unknown, m: unknown, upgrade: boolean, keepAlive: boolean): number {
+      return this[OWNER]!.onHeadersComplete(maj, min, headers, method, url, s, m, upgrade, keepAlive);
+    },
+    onBody(this: Owned, chunk: Buffer): void { this[OWNER]!.onBody(chunk); },
+    onMessageComplete(this: Owned): void { this[OWNER]!.onMessageComplete(); },
+  };
 
   /**
    * Gives the parser back once nothing is parsed or waiting (kept for another connection, or
@@ -154,6 +166,7 @@ export abstract class ClientInput implements UploadOwner {
     if (p === null || this.executing || !this.parserIdle()) return;
     this.unpark();
     this.parser = null;
+    (p as Owned)[OWNER] = null;
     if (spareParsers.length < SPARE_PARSERS) spareParsers.push(p);
     else closeParser(p);
   }
@@ -281,29 +294,28 @@ export abstract class ClientInput implements UploadOwner {
     this.endUpload();
   }
 
-  private onMessageBegin = (): void => {
+  private onMessageBegin(): void {
     this.inMessage = true;
     if (!this.headDue) { this.headDue = true; this.headTicks = 0; }
-  };
+  }
 
-  private onHeaders = (headers: string[], url: string): void => {
+  private onHeaders(headers: string[], url: string): void {
     // After the head, fields are the trailer section of a chunked body.
     const p = this.parsing;
     if (p !== null) { p.trailers = p.trailers === null ? headers : p.trailers.concat(headers); return; }
     this.hdrs = this.hdrs === null ? headers : this.hdrs.concat(headers);
     this.urlPart += url;
-  };
+  }
 
-  private onHeadersComplete = (maj: number, min: number, headers: string[] | undefined, method: number, url: string | undefined,
-    _s: unknown, _m: unknown, upgrade: boolean, keepAlive: boolean): number => {
+  private onHeadersComplete(maj: number, min: number, headers: string[] | undefined, method: number, url: string | undefined,
+    _s: unknown, _m: unknown, upgrade: boolean, keepAlive: boolean): number {
     if (headers === undefined) { headers = this.hdrs ?? []; url = this.urlPart; }
     this.hdrs = null;
     this.urlPart = '';
     this.headDue = false;
     this.seen = true;
     if (headers.length > MAX_HEADER_FIELDS * 2) { this.refused = 431; return -1; }
-    const req = this.spare ?? new Req();
-    this.spare = null;
+    const req = takeReq();
     const m = methods()[method]!;
     req.method = m;
     req.url = url!;
@@ -329,20 +341,20 @@ export abstract class ClientInput implements UploadOwner {
     if (!counted) return 0;
     this.afterStop = true;
     return 2;
-  };
+  }
 
-  private onBody = (chunk: Buffer): void => {
+  private onBody(chunk: Buffer): void {
     const req = this.parsing;
     if (req === null || req.responded) return;
     if (req === this.cur && req.up !== null) this.requestBody(req, chunk);
     else (req.body ??= []).push(chunk);
-  };
+  }
 
-  private onMessageComplete = (): void => {
+  private onMessageComplete(): void {
     // llhttp ends a message it stops at here: for a counted body, its last byte ends it.
     if (this.bodyLeft > 0) return;
     this.messageEnd();
-  };
+  }
 
   private messageEnd(): void {
     this.inMessage = false;
@@ -358,8 +370,7 @@ export abstract class ClientInput implements UploadOwner {
   protected next(): void {
     const req = this.cur!;
     this.cur = null;
-    req.reset();
-    this.spare = req;
+    giveBack(req);
     this.idleTicks = 0;
     this.release(HOLD_UPSTREAM);
     const n = this.queue.shift();

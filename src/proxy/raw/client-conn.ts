@@ -5,7 +5,7 @@ import { traffic } from '../../metrics/traffic.js';
 import type net from 'node:net';
 import type { Target } from '../../ipc.js';
 import { REQ_CHUNKED, REQ_EXPECT_OTHER, RES_LENGTH, type HeadOut } from '../headers.js';
-import { ClientInput, HOLD_DONE, HOLD_ROUTE, HOLD_UPSTREAM } from './client-input.js';
+import { CONN, ClientInput, HOLD_DONE, HOLD_ROUTE, HOLD_UPSTREAM, type ConnSocket } from './client-input.js';
 import type { RawEngine } from './engine.js';
 import { informationalHead, lastChunk, responseHead } from './heads.js';
 import { proxyResponse, type Req } from './request.js';
@@ -32,7 +32,7 @@ export class ClientConn extends ClientInput implements Exchange {
   constructor(engine: RawEngine, socket: net.Socket, fresh: boolean) {
     super(engine, socket, fresh);
     socket.setNoDelay(true);
-    socket.on('drain', this.onDrain);
+    socket.on('drain', ClientConn.socketDrain);
   }
 
   protected start(req: Req): void {
@@ -253,11 +253,15 @@ export class ClientConn extends ClientInput implements Exchange {
     this.release(HOLD_UPSTREAM);
   }
 
-  private onDrain = (): void => {
+  private static socketDrain(this: ConnSocket): void {
+    (this[CONN] as ClientConn).onDrain();
+  }
+
+  private onDrain(): void {
     this.cur?.up?.resume();
     // The last answer is out now: a retiring worker can hand the connection over.
     if (this.cur === null && this.engine.handingOff) this.engine.offer(this);
-  };
+  }
 
   protected dropUpstream(req: Req, status: number): void {
     if (req.up !== null) { this.stopUpload(); req.up.abort(); req.up = null; }
@@ -319,7 +323,7 @@ export class ClientConn extends ClientInput implements Exchange {
   protected startUpgrade(req: Req): void {
     this.cur = req;
     req.t0 = process.hrtime.bigint();
-    this.socket.off('drain', this.onDrain);
+    this.socket.off('drain', ClientConn.socketDrain);
     this.detachInput();
     this.engine.upgrade(this.socket, req.head, req.rest, this.engine.accessLog === null ? null : req);
   }

@@ -34,6 +34,9 @@ let parkedParsers = 0;
 /** The connection a parser works for. Its callbacks are shared: the binding calls them on the parser (as Node's own http does). */
 const OWNER = Symbol('hotproxy.owner');
 type Owned = NativeParser & { [OWNER]?: ClientInput | null };
+/** The connection a socket is read by: its event listeners are shared too (EventEmitter calls them on the socket). */
+export const CONN = Symbol('hotproxy.conn');
+export type ConnSocket = net.Socket & { [CONN]?: ClientInput };
 
 export abstract class ClientInput implements UploadOwner {
   private parser: NativeParser | null = null;
@@ -82,9 +85,10 @@ export abstract class ClientInput implements UploadOwner {
     this.peer = peerOf(socket.remoteAddress, engine.trusted);
     // Each read is parsed as it arrives and nothing of it is kept but copies (see onData).
     this.reads = readConnection(socket, this.onData);
-    socket.on('end', this.onEnd);
+    (socket as ConnSocket)[CONN] = this;
+    socket.on('end', ClientInput.socketEnd);
     socket.on('error', noop);
-    socket.on('close', this.onClose);
+    socket.on('close', ClientInput.socketClose);
   }
 
   /** A parsed request becomes the exchange in progress. */
@@ -391,8 +395,9 @@ export abstract class ClientInput implements UploadOwner {
     const s = this.socket;
     s.pause();
     this.reads.release();
-    s.off('end', this.onEnd);
-    s.off('close', this.onClose);
+    s.off('end', ClientInput.socketEnd);
+    s.off('close', ClientInput.socketClose);
+    (s as ConnSocket)[CONN] = undefined;
     this.closed = true;
     this.engine.detach(this);
     this.unpark();
@@ -431,15 +436,23 @@ export abstract class ClientInput implements UploadOwner {
     this.closeAfterWrites();
   }
 
-  private onEnd = (): void => {
+  private static socketEnd(this: ConnSocket): void {
+    this[CONN]!.onEnd();
+  }
+
+  private static socketClose(this: ConnSocket): void {
+    this[CONN]!.onClose();
+  }
+
+  private onEnd(): void {
     this.ended = true;
     const p = this.parsing;
     if (p !== null && p === this.cur && !p.done) { this.socket.destroy(); return; } // a cut request
     if (p !== null) { this.queue.pop(); this.parsing = null; this.bodyLeft = 0; }
     if (this.cur === null) this.socket.destroy();
-  };
+  }
 
-  private onClose = (): void => {
+  private onClose(): void {
     this.closed = true;
     this.upload?.stop();
     this.upload = null;
@@ -449,7 +462,7 @@ export abstract class ClientInput implements UploadOwner {
     this.unpark();
     if (this.parser !== null) closeParser(this.parser);
     this.parser = null;
-  };
+  }
 
   protected hold(bit: number): void {
     // While the upload pump has the reads, it alone stops and starts them (endUpload catches up).

@@ -112,6 +112,8 @@ export interface WorkerStats {
   inflight: Record<number, number>;
   /** Open client connections. */
   connections: number;
+  /** Of those, idle keep-alive ones held as bare handles (the raw engine's). */
+  idle: number;
   /** Requests (tcp: connections) held by a pause. */
   held: number;
   /** Request totals since the worker started, for /metrics. */

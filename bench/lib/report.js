@@ -106,9 +106,9 @@ function idleLines(res) {
   return [
     '## Idle keep-alive connections',
     '',
-    '| connections | worker RSS before | after | per connection | closed by the proxy | other client p50 / p99 |',
-    '|---:|---:|---:|---:|---:|---:|',
-    `| ${n0(d.connections)} | ${n1(d.workerRssBeforeMiB)} MiB | ${n1(d.workerRssAfterMiB)} MiB | ${n1(d.perConnectionKiB)} KiB | ${d.closedByProxy} | ${ms(d.probeP50Ms)} / ${ms(d.probeP99Ms)} |`,
+    '| connections | held as bare handles | worker RSS before | after | per connection | closed by the proxy | other client p50 / p99 |',
+    '|---:|---:|---:|---:|---:|---:|---:|',
+    `| ${n0(d.connections)} | ${n0(d.heldBare ?? 0)} | ${n1(d.workerRssBeforeMiB)} MiB | ${n1(d.workerRssAfterMiB)} MiB | ${n1(d.perConnectionKiB)} KiB | ${d.closedByProxy} | ${ms(d.probeP50Ms)} / ${ms(d.probeP99Ms)} |`,
     '',
     d.connections < d.wanted ? `Only ${d.connections} of ${d.wanted}: the fd limit here is ${d.fdLimit} and both ends are on this machine.` : '',
     '',

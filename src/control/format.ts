@@ -44,7 +44,8 @@ export function formatStatus(s: Status): string {
   }
   for (const w of s.workers) {
     const held = w.held ? `  held ${w.held}` : '';
-    lines.push(`  proxy worker ${w.worker}  pid ${w.pid}  connections ${w.connections ?? '?'}  in flight ${w.inflight ?? '?'}${held}`);
+    const idle = w.idle ? ` (${w.idle} idle)` : '';
+    lines.push(`  proxy worker ${w.worker}  pid ${w.pid}  connections ${w.connections ?? '?'}${idle}  in flight ${w.inflight ?? '?'}${held}`);
   }
   return lines.join('\n');
 }

@@ -9,13 +9,15 @@
 // of to its stream, and release() gives them back (an EOF or a read error is handed back as
 // it arrives, so net sees the end and errors of a connection as usual). Writes are ordered
 // with the stream's own because both end in libuv's one write queue; the caller starts only
-// when the stream holds nothing of its own (writableLength 0).
+// when the stream holds nothing of its own (writableLength 0). The exception is shed(): an idle
+// connection kept as its bare handle, with no socket at all until its next bytes (wear()).
 // Internals (as splice.ts): process.binding('stream_wrap') for WriteWrap and streamBaseState,
 // the TCP handle's onread / useUserBuffer (where there is none, Node's own read buffers serve)
-// / readStart / readStop / writeBuffer and its `reading` flag.
+// / readStart / readStop / writeBuffer / close and its `reading` flag, and net's owner_symbol on it.
 import type { Socket } from 'node:net';
 import { has } from './index.js';
 import { loadStreamWrap } from './splice.js';
+import { socketFromHandle } from './handles.js';
 
 interface Req { oncomplete: (status: number) => void; buffer?: Uint8Array }
 interface Handle {
@@ -54,6 +56,8 @@ interface Reader {
   onData: ((chunk: Buffer) => void) | null;
   /** The tap's, run before an end or error goes to the stream. */
   onEnd: (() => void) | null;
+  /** No socket over the handle (shed()): an end or error goes to onEnd alone. */
+  bare: boolean;
 }
 
 const handleOf = (s: Socket): Handle | undefined => (s as unknown as { _handle?: Handle | null })._handle ?? undefined;
@@ -93,7 +97,7 @@ function onread(this: Handle, arrayBuffer?: ArrayBuffer): Buffer | undefined {
   if (n < 0) {
     // The end of the connection, or an error: net's own handling, as if never tapped.
     r.onEnd?.();
-    r.original.call(this, arrayBuffer);
+    if (!r.bare) r.original.call(this, arrayBuffer);
     return undefined;
   }
   if (n === 0) return undefined;
@@ -123,12 +127,16 @@ function onread(this: Handle, arrayBuffer?: ArrayBuffer): Buffer | undefined {
 
 function readerOf(src: Handle): Reader {
   const existing = src[READER];
-  if (existing !== undefined) return existing;
+  if (existing !== undefined) {
+    // A new socket over a shed handle made its own onread the handle's (wear()).
+    if (src.onread !== onread) { existing.original = src.onread; src.onread = onread; }
+    return existing;
+  }
   const w = loadStreamWrap()!;
   state = w.streamBaseState;
   kRead = w.kReadBytesOrError;
   kOffset = (w as unknown as { kArrayBufferOffset: number }).kArrayBufferOffset;
-  const r: Reader = { buf: null, own: null, tapped: false, direct: null, original: src.onread, onData: null, onEnd: null };
+  const r: Reader = { buf: null, own: null, tapped: false, direct: null, original: src.onread, onData: null, onEnd: null, bare: false };
   if (typeof src.useUserBuffer === 'function') {
     r.buf = (shared ??= Buffer.allocUnsafe(READ_BUFFER));
     src.useUserBuffer(r.buf);
@@ -226,7 +234,8 @@ class StreamReads implements ReadTap {
 /** `s` can be read by readDirect(): the binding is there, the handle a plain connected stream. */
 export function canReadDirect(s: Socket): boolean {
   const h = handleOf(s) as Partial<Handle> | undefined;
-  return has('stream-wrap') && !!h && !s.destroyed && s.readableLength === 0 && h[READER] === undefined &&
+  const r = h?.[READER];
+  return has('stream-wrap') && !!h && !s.destroyed && s.readableLength === 0 && (r === undefined || (r.onData === null && !r.bare)) &&
     typeof h.onread === 'function' && typeof h.readStart === 'function' && typeof h.readStop === 'function';
 }
 
@@ -307,4 +316,81 @@ export function writeNow(s: Socket, data: string | Buffer, done: (status: number
   // As tap(): the binding does not keep a Buffer alive for libuv (a string's rest it copies).
   if (typeof data !== 'string') req.buffer = data;
   return PENDING;
+}
+
+/** Who is told of a shed handle's first bytes and of its end (shed()). */
+export interface BareOwner {
+  /** Bytes arrived: wear() a socket over the handle now, before the next read (`chunk` is the read buffer). */
+  onBareData(chunk: Buffer): void;
+  /** The peer closed, or the connection broke: closeBare() it. */
+  onBareEnd(): void;
+}
+
+type BareReader = Reader & { owner?: BareOwner | null };
+
+// Shared: the reader calls them on itself (r.onData(chunk), r.onEnd()), and the reader knows its owner.
+function bareData(this: BareReader, chunk: Buffer): void { this.owner!.onBareData(chunk); }
+function bareEnd(this: BareReader): void { this.owner!.onBareEnd(); }
+
+/** The handle's record of the socket over it (net's owner_symbol), found by its name. */
+function ownerKey(h: object): symbol | undefined {
+  return Object.getOwnPropertySymbols(h).find((k) => k.description === 'owner_symbol');
+}
+
+/**
+ * `s` can be shed: read directly by readDirect() now (not tapped), nothing buffered in either
+ * direction, a handle net marks as its own and that can be closed on its own.
+ */
+export function canShed(s: Socket): boolean {
+  const h = handleOf(s) as (Handle & { close?: unknown }) | undefined;
+  const r = h?.[READER];
+  return has('stream-wrap') && has('handover') && !!h && r !== undefined && r.direct !== null && r.onData === r.direct && !r.tapped && !r.bare
+    && !s.destroyed && !s.connecting && s.readableLength === 0 && s.writableLength === 0 && !s.writableEnded && typeof h.close === 'function'
+    && ownerKey(h) !== undefined;
+}
+
+/**
+ * Takes `s`'s handle from it and destroys the socket without closing the connection: the
+ * handle reads on, its next bytes go to `owner.onBareData` and its end to `owner.onBareEnd`.
+ * Only after canShed(), once the socket's reads are released and its listeners gone (it sees
+ * a close of its own, with no handle to close). Returns the handle.
+ */
+export function shed(s: Socket, owner: BareOwner): unknown {
+  const h = handleOf(s)!;
+  const r = h[READER]! as BareReader;
+  r.direct = null;
+  r.onData = bareData;
+  r.onEnd = bareEnd;
+  r.owner = owner;
+  r.bare = true;
+  // Else the handle would keep the socket, and all it holds, alive.
+  (h as unknown as Record<symbol, unknown>)[ownerKey(h)!] = null;
+  (s as unknown as { _handle: Handle | null })._handle = null;
+  s.destroy();
+  bareReading(h, true);
+  return h;
+}
+
+/** A socket over a shed handle again, to be read directly (readConnection). */
+export function wear(handle: unknown): Socket {
+  const r = (handle as Handle)[READER]! as BareReader;
+  r.onData = null;
+  r.onEnd = null;
+  r.owner = null;
+  r.bare = false;
+  return socketFromHandle(handle);
+}
+
+/** Stops (false) or starts a shed handle's reads: a hand-over freezes it. */
+export function bareReading(handle: unknown, on: boolean): void {
+  const h = handle as Handle;
+  if (h.reading === on) return;
+  h.reading = on;
+  if (on) h.readStart(); else h.readStop();
+}
+
+export function closeBare(handle: unknown): void {
+  const h = handle as Handle & { close(): void };
+  (h[READER] as BareReader).owner = null;
+  h.close();
 }

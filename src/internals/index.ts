@@ -68,7 +68,7 @@ export function masterUnsupported(): string | undefined {
 
 export { closeParser, methods, newParser, rebindParser, resetParser, statusForParseError, type NativeParser, type ParseError } from './http-parser.js';
 export { canSplice, splice } from './splice.js';
-export { PENDING, UNABLE, WROTE, canTap, readConnection, tap, writeNow, type ReadTap, type Tap } from './handle-io.js';
+export { PENDING, UNABLE, WROTE, bareReading, canShed, canTap, closeBare, readConnection, shed, tap, wear, writeNow, type BareOwner, type ReadTap, type Tap } from './handle-io.js';
 export { parseFromStream } from './tls-parse.js';
 export { holdOpenAfterPeerGoaway } from './h2-session.js';
 export {

@@ -23,6 +23,8 @@ export interface WorkerStatus {
   worker: number;
   pid: number;
   connections: number | null;
+  /** Of the connections, idle keep-alive ones held as bare handles. */
+  idle: number | null;
   inflight: number | null;
   /** Held by a pause. */
   held: number | null;
@@ -60,6 +62,7 @@ export async function collectStatus(base: Omit<Status, 'generations' | 'workers'
     workers: stats.map((w) => ({
       worker: w.worker, pid: w.pid,
       connections: w.stats?.connections ?? null,
+      idle: w.stats?.idle ?? null,
       inflight: w.stats ? Object.values(w.stats.inflight).reduce((a, b) => a + b, 0) : null,
       held: w.stats?.held ?? null,
     })),

@@ -31,6 +31,8 @@ export interface Engine {
   retire(timeoutMs: number, handOff: HandOff): Promise<void>;
   /** Open client connections. */
   connections(): Promise<number>;
+  /** Of those, idle keep-alive ones held as bare handles (an engine that does so). */
+  idleConnections?(): number;
   /** Stop accepting, finish what is in flight (at most `timeoutMs`), close everything. */
   stop(timeoutMs: number): Promise<void>;
 }

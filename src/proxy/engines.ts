@@ -49,6 +49,10 @@ export class Engines implements Engine {
     return n.reduce((a, b) => a + b, 0);
   }
 
+  idleConnections(): number {
+    return this.all.reduce((n, e) => n + (e.idleConnections?.() ?? 0), 0);
+  }
+
   async stop(timeoutMs: number): Promise<void> {
     await Promise.all(this.all.map((e) => e.stop(timeoutMs)));
   }

@@ -149,8 +149,10 @@ process.on('message', (msg: ToWorker, handle?: unknown) => {
       accessLog?.reopen();
       return;
     case 'stats':
-      void (engine?.connections() ?? Promise.resolve(0)).then((connections) =>
-        send({ t: 'stats', seq: msg.seq, stats: { inflight: inflight.byGen(), connections, held: router.held, traffic: traffic.toJSON() } }));
+      void (engine?.connections() ?? Promise.resolve(0)).then((connections) => send({
+        t: 'stats', seq: msg.seq,
+        stats: { inflight: inflight.byGen(), connections, idle: engine?.idleConnections?.() ?? 0, held: router.held, traffic: traffic.toJSON() },
+      }));
       return;
   }
 });

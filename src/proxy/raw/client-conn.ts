@@ -180,6 +180,11 @@ export class ClientConn extends ClientInput implements Exchange {
     return ok;
   }
 
+  override shedInput(): void {
+    this.socket.off('drain', ClientConn.socketDrain);
+    super.shedInput();
+  }
+
   /** What a batch holds is not written yet: a connection moved now would lose it. */
   override atBoundary(): boolean {
     return !this.batching && super.atBoundary();

@@ -7,7 +7,8 @@ import { MAX_HEADER_FIELDS, REQ_BODY, isWebSocket, peerOf, type Peer } from '../
 import type { RawEngine } from './engine.js';
 import { requestHead } from './heads.js';
 import {
-  closeParser, methods, newParser, readConnection, rebindParser, resetParser, statusForParseError, type NativeParser, type ParseError, type ReadTap,
+  canShed, closeParser, freezeReads, methods, newParser, readConnection, rebindParser, resetParser, statusForParseError,
+  type Frozen, type NativeParser, type ParseError, type ReadTap,
 } from '../../internals/index.js';
 import { giveBack, rejection, takeReq, type Req } from './request.js';
 import { PUMP_MIN_BYTES } from './body-pump.js';
@@ -136,9 +137,41 @@ export abstract class ClientInput implements UploadOwner {
     if (this.headDue) {
       if (++this.headTicks >= headLimit) { this.headDue = false; this.reject(408); }
     } else if (this.cur === null && !this.inMessage) {
-      if (++this.idleTicks >= idleLimit) this.socket.destroy();
-      else this.dropParserIfIdle();
+      if (++this.idleTicks >= idleLimit) { this.socket.destroy(); return; }
+      this.dropParserIfIdle();
+      if (this.idleTicks >= this.engine.shedTicks) this.engine.shed(this);
     }
+  }
+
+  /** Sweeps it has been idle for. */
+  get idleFor(): number {
+    return this.idleTicks;
+  }
+
+  /** Stops reads at the handle, for a hand-over (freezeReads). */
+  freeze(): Frozen | null {
+    return freezeReads(this.socket);
+  }
+
+  /** Idle, with no parser and nothing buffered: the connection can go on as its bare handle. */
+  sheddable(): boolean {
+    return this.parser === null && this.upload === null && this.atBoundary() && canShed(this.socket);
+  }
+
+  /** Lets go of the socket for good, leaving it open (it becomes an IdleConn). */
+  shedInput(): void {
+    const s = this.socket;
+    this.reads.release();
+    s.off('end', ClientInput.socketEnd);
+    s.off('error', noop);
+    s.off('close', ClientInput.socketClose);
+    (s as ConnSocket)[CONN] = undefined;
+    this.closed = true;
+  }
+
+  /** Bytes read before this connection had a socket of its own again (IdleConn): parsed as a read. */
+  feed(chunk: Buffer): void {
+    this.onData(chunk);
   }
 
   private takeParser(): NativeParser {

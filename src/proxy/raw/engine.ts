@@ -12,13 +12,14 @@ import { LISTEN_BACKLOG, type Engine, type HandOff } from '../engine.js';
 import type { Inflight } from '../inflight.js';
 import { ClientConn } from './client-conn.js';
 import type { ClientInput } from './client-input.js';
+import { IdleConn } from './idle-conn.js';
 import { UpstreamPool } from './upstream.js';
 import type { Router } from '../router.js';
 import { Tunnels } from '../tunnels.js';
 import { waitUntil } from '../wait-until.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openUpgradeTunnel } from '../upgrade-tunnel.js';
-import { freezeReads, has, socketFromHandle } from '../../internals/index.js';
+import { has, socketFromHandle, wear } from '../../internals/index.js';
 import { CONNECTIONS_HANDED_OVER } from '../../messages.js';
 import type { AccessEntry } from '../access-line.js';
 import type { AccessLog } from '../access-log.js';
@@ -26,10 +27,18 @@ import type { AccessLog } from '../access-log.js';
 /** On stop, how long keep-alive clients get to see a `Connection: close` before idle ones are closed. */
 const STOP_GRACE_MS = 1_000;
 const SWEEP_MS = 25;
+/**
+ * A keep-alive connection idle this long is held as its bare handle (IdleConn): long enough
+ * that one in use between requests is not shed and rebuilt over and over.
+ */
+const SHED_AFTER_MS = 1_000;
+
+type Conn = ClientInput | IdleConn;
 
 export class RawEngine implements Engine {
   private servers: net.Server[] = [];
-  private conns = new Set<ClientInput>();
+  private conns = new Set<Conn>();
+  private idle = 0;
   private pools = new Map<string, UpstreamPool>();
   private tunnels: Tunnels;
   readonly trusted: BlockList | undefined;
@@ -39,6 +48,7 @@ export class RawEngine implements Engine {
   private headLimit: number;
   private idleLimit: number;
   private silentLimit: number;
+  readonly shedTicks: number;
   private readonly period: number;
   private handOff: HandOff | undefined;
   private moving = 0;
@@ -56,6 +66,7 @@ export class RawEngine implements Engine {
     this.headLimit = Math.ceil(cfg.headerTimeoutMs / this.period) + 1;
     this.idleLimit = Math.ceil(cfg.keepAliveTimeoutMs / this.period) + 1;
     this.silentLimit = Math.ceil(cfg.backendTimeoutMs / this.period) + 1;
+    this.shedTicks = Math.ceil(SHED_AFTER_MS / this.period) + 1;
     this.timer = setInterval(() => this.sweep(), this.period).unref();
   }
 
@@ -77,8 +88,31 @@ export class RawEngine implements Engine {
   }
 
   /** A connection closed or became a tunnel. */
-  detach(c: ClientInput): void {
+  detach(c: Conn): void {
+    if (this.conns.delete(c) && c instanceof IdleConn) this.idle--;
+  }
+
+  /** `c` has been idle for a while: it is kept as its bare handle from now on, if it can be. */
+  shed(c: ClientInput): void {
+    if (this.stopping || this.handOff !== undefined || !c.sheddable()) return;
+    const socket = c.socket;
+    c.shedInput();
     this.conns.delete(c);
+    this.conns.add(new IdleConn(this, socket, c.idleFor));
+    this.idle++;
+  }
+
+  /** An idle connection's next bytes: a socket and an exchange over its handle again, which parse them. */
+  wake(idle: IdleConn, chunk: Buffer): void {
+    this.detach(idle);
+    const c = new ClientConn(this, wear(idle.handle), false);
+    this.conns.add(c);
+    c.feed(chunk);
+  }
+
+  /** Idle connections held as bare handles. */
+  idleConnections(): number {
+    return this.idle;
   }
 
   get handingOff(): boolean {
@@ -135,10 +169,10 @@ export class RawEngine implements Engine {
    * Hands `c` over if it is at a request boundary. The check and the stop of reading happen in
    * the same tick; whatever the client sends afterwards waits in the kernel and moves with the fd.
    */
-  offer(c: ClientInput): void {
+  offer(c: Conn): void {
     const handOff = this.handOff;
     if (handOff === undefined || c.moving || !c.atBoundary()) return;
-    const frozen = freezeReads(c.socket);
+    const frozen = c.freeze();
     if (frozen === null) return;
     c.moving = true;
     this.moving++;

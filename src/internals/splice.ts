@@ -9,12 +9,14 @@ import type { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { has } from './index.js';
 
-/** Like HAProxy's default bufsize: big enough for bulk transfers, small for idle tunnels. */
+/** Like HAProxy's default bufsize: a connection that moves little holds little. */
 const BUF_SIZE = 16 * 1024;
+/** A direction whose read filled the buffer moves bulk: from then on it reads this much at a time. */
+const BULK_SIZE = 64 * 1024;
 const UV_EOF = -4095;
 const UV_ENOTCONN = -constants.errno.ENOTCONN;
 
-interface Req { oncomplete: (status: number) => void }
+interface Req { oncomplete: (status: number) => void; buffer?: Uint8Array }
 interface Handle {
   onread: (arrayBuffer?: ArrayBuffer) => void;
   useUserBuffer(buf: Uint8Array): void;
@@ -79,7 +81,7 @@ export function splice(a: Socket, b: Socket): void {
   const pump = (from: Socket, to: Socket): void => {
     const src = handleOf(from)!;
     const dst = handleOf(to)!;
-    const buf = Buffer.allocUnsafe(BUF_SIZE);
+    let buf = Buffer.allocUnsafe(BUF_SIZE);
     src.useUserBuffer(buf);
     let view: Uint8Array = buf;
     // A write that libuv finished synchronously leaves no request behind, so one WriteWrap
@@ -93,17 +95,23 @@ export function splice(a: Socket, b: Socket): void {
       if (!from.destroyed) src.readStart();
     };
     req.oncomplete = written;
-    src.onread = () => {
+    src.onread = (): Buffer | undefined => {
       const n = state[kRead]!;
       if (n > 0) {
         if (view.length !== n) view = buf.subarray(0, n);
-        if (dst.writeBuffer(req, view) !== 0) return kill();
+        if (dst.writeBuffer(req, view) !== 0) { kill(); return undefined; }
         // Backpressure: one chunk in flight per direction, like a proxy buffer.
         if (state[kAsync]) src.readStop();
-        return;
+        if (n < BUF_SIZE || buf.length === BULK_SIZE) return undefined;
+        // The binding reads into the buffer onread returns from now on. A write still sending
+        // from the old one must keep it alive: the binding does not (net sets req.buffer too).
+        if (state[kAsync]) req.buffer = view;
+        buf = Buffer.allocUnsafe(BULK_SIZE);
+        view = buf;
+        return buf;
       }
-      if (n === 0) return;
-      if (n !== UV_EOF) return kill();
+      if (n === 0) return undefined;
+      if (n !== UV_EOF) { kill(); return undefined; }
       // EOF arrives only with no write pending (reads stop meanwhile), so shut down now.
       src.readStop();
       const shut = new w.ShutdownWrap();

@@ -69,6 +69,8 @@ export const PROXY_WORKER_RETIRED = 'Proxy worker retired';
 
 // proxy/raw/engine.ts, proxy/node/engine.ts: a retiring worker moving its open connections to its successor.
 export const CONNECTIONS_HANDED_OVER = 'Connections handed over';
+/** raw engine: idle connections were shed and the worker gave the heap they used back. */
+export const MEMORY_RELEASED = 'Memory released';
 
 // proxy/worker.ts: what this Node has of the internals hotproxy uses, once per worker.
 export const INTERNALS_PROBED = 'Node internals probed';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CONNECTIONS_HANDED_OVER, UPGRADED } from '../src/messages.js';
+import { CONNECTIONS_HANDED_OVER, MEMORY_RELEASED, UPGRADED } from '../src/messages.js';
 import { has } from '../src/internals/index.js';
 import { expectNothingLeft, startHotproxy, type Hotproxy } from './helpers/hotproxy.js';
 import { RawClient } from './helpers/raw-client.js';
@@ -72,6 +72,21 @@ describe.skipIf(!has('stream-wrap') || !has('handover'))('idle keep-alive connec
     for (const c of clients) c.send(GET);
     for (const c of clients) await c.until(() => c.count(200) === 2, 'the answer from the new worker');
     expect(clients.every((c) => !c.closed)).toBe(true);
+    for (const c of clients) c.close();
+    expect(await hp.stop()).toBe(0);
+  });
+
+  it('once 1,000 of them are held bare, the quiet worker gives their memory back, once, and they all answer after', async () => {
+    const hp = await startHotproxy(['--engine', 'raw']);
+    const clients: RawClient[] = [];
+    for (let i = 0; i < 4; i++) clients.push(...(await openAnswered(hp, 250)));
+    await idleHeld(hp, 1_000, 'all 1,000 to be held bare');
+    const released = await hp.waitForLog(MEMORY_RELEASED);
+    expect(released.shed).toBe(1_000);
+    for (const c of clients) c.send(GET);
+    for (const c of clients) await c.until(() => c.count(200) === 2, 'the answer after');
+    expect(clients.filter((c) => c.closed)).toEqual([]);
+    expect(hp.logs.filter((l) => l.msg === MEMORY_RELEASED)).toHaveLength(1);
     for (const c of clients) c.close();
     expect(await hp.stop()).toBe(0);
   });

@@ -70,6 +70,7 @@ export { closeParser, methods, newParser, rebindParser, resetParser, statusForPa
 export { canSplice, splice } from './splice.js';
 export { PENDING, UNABLE, WROTE, bareReading, canShed, canTap, closeBare, readConnection, shed, tap, wear, writeNow, type BareOwner, type ReadTap, type Tap } from './handle-io.js';
 export { parseFromStream } from './tls-parse.js';
+export { releaseMemory } from './memory.js';
 export { holdOpenAfterPeerGoaway } from './h2-session.js';
 export {
   answerHalfClosed, bindServerHandle, closeHandle, freezeReads, httpParserOf, idleHttpParsers, inheritedServerHandle, isBusyHttpSocket, listeningFd, sendHandle,

@@ -107,8 +107,8 @@ export class ProxyWorkers {
   private launch(index: number, timeoutMs: number): { w: ProxyWorker; ready: Promise<string | undefined> } {
     const { fds, tlsFds, config } = this.opts;
     // The master's Node flags (`node --cpu-prof hotproxy`, a heap limit) apply to its workers
-    // too, as cluster.fork() does it.
-    const child = spawn(process.execPath, [...process.execArgv, WORKER_PATH], {
+    // too, as cluster.fork() does it. --expose-gc: see internals/memory.ts.
+    const child = spawn(process.execPath, [...process.execArgv, '--expose-gc', WORKER_PATH], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...fds, ...tlsFds],
     });
     const w = new ProxyWorker(index, child);

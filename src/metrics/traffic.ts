@@ -31,6 +31,11 @@ export class Traffic {
     this.count++;
   }
 
+  /** Responses recorded so far. */
+  get answered(): number {
+    return this.count;
+  }
+
   /** An answer the proxy made itself; gen 0 when no generation was chosen. */
   proxyAnswer(gen: number, status: number, startNs: bigint): void {
     this.proxyMade.set(status, (this.proxyMade.get(status) ?? 0) + 1);

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DEPLOYED, DRAINED, PAUSED, PAUSE_EXPIRED, RESUMED } from '../src/messages.js';
+import { DEPLOYED, DRAINED, PAUSED, PAUSE_EXPIRED, RESUMED, UPGRADED } from '../src/messages.js';
 import { runCli, startHotproxy, NODE_APP, type Hotproxy } from './helpers/hotproxy.js';
 import { Load } from './helpers/load.js';
 import { RawClient } from './helpers/raw-client.js';
@@ -251,7 +251,8 @@ describe('pause and resume', () => {
     const up = await cli('upgrade');
     expect(up.stderr).toBe('');
     expect(up.status).toBe(0);
-    const after = hp.workerPids();
+    // The CLI's answer can come before the master's log line reaches this process.
+    const after = (await hp.waitForLog(UPGRADED)).workers as number[];
     expect(after.some((p: number) => before.includes(p))).toBe(false);
     // New connections go to the new workers (the old ones stopped accepting): held there too.
     const fresh = [1, 2, 3, 4].map(() => get(`${hp.url}/seq`));

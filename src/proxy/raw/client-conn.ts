@@ -180,9 +180,9 @@ export class ClientConn extends ClientInput implements Exchange {
     return ok;
   }
 
-  override shedInput(): void {
+  protected override letGo(): void {
     this.socket.off('drain', ClientConn.socketDrain);
-    super.shedInput();
+    super.letGo();
   }
 
   /** What a batch holds is not written yet: a connection moved now would lose it. */
@@ -328,7 +328,6 @@ export class ClientConn extends ClientInput implements Exchange {
   protected startUpgrade(req: Req): void {
     this.cur = req;
     req.t0 = process.hrtime.bigint();
-    this.socket.off('drain', ClientConn.socketDrain);
     this.detachInput();
     this.engine.upgrade(this.socket, req.head, req.rest, this.engine.accessLog === null ? null : req);
   }

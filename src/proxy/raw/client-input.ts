@@ -160,10 +160,15 @@ export abstract class ClientInput implements UploadOwner {
 
   /** Lets go of the socket for good, leaving it open (it becomes an IdleConn). */
   shedInput(): void {
+    this.letGo();
+    this.socket.off('error', noop);
+  }
+
+  /** Reads and events of the socket stop coming here: it is someone else's now (a tunnel, an IdleConn). */
+  protected letGo(): void {
     const s = this.socket;
     this.reads.release();
     s.off('end', ClientInput.socketEnd);
-    s.off('error', noop);
     s.off('close', ClientInput.socketClose);
     (s as ConnSocket)[CONN] = undefined;
     this.closed = true;
@@ -425,13 +430,8 @@ export abstract class ClientInput implements UploadOwner {
 
   /** The connection stops being HTTP here (it becomes a tunnel); the parser goes. */
   protected detachInput(): void {
-    const s = this.socket;
-    s.pause();
-    this.reads.release();
-    s.off('end', ClientInput.socketEnd);
-    s.off('close', ClientInput.socketClose);
-    (s as ConnSocket)[CONN] = undefined;
-    this.closed = true;
+    this.socket.pause();
+    this.letGo();
     this.engine.detach(this);
     this.unpark();
     if (this.parser !== null) closeParser(this.parser);

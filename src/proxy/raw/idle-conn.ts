@@ -4,8 +4,7 @@
 // over it again and make it a ClientConn, which parses them; its end or the idle timeout
 // closes it; a retiring worker hands it over as it is.
 import type net from 'node:net';
-import { bareReading, closeBare, shed, type BareOwner } from '../../internals/index.js';
-import type { Frozen } from '../../internals/index.js';
+import { bareReading, closeBare, shed, type BareOwner, type Frozen } from '../../internals/index.js';
 import type { RawEngine } from './engine.js';
 
 export class IdleConn implements BareOwner {
